@@ -1,0 +1,46 @@
+#include "engine/device.h"
+
+#include <stdexcept>
+
+#ifdef MRIAE_WITH_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace mriae {
+
+const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name == "cuda") return Device::CUDA;
+  throw std::invalid_argument("unknown device '" + name + "' (expected cpu or cuda)");
+}
+
+bool cuda_available() {
+#ifdef MRIAE_WITH_CUDA
+  int n = 0;
+  // Any error here (no driver, no device) means: no GPU for us. The CPU path then runs.
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return n > 0;
+#else
+  return false;
+#endif
+}
+
+Device resolve_device(const std::string& request) {
+  if (request == "auto") return cuda_available() ? Device::CUDA : Device::CPU;
+  const Device d = parse_device(request);
+  if (d == Device::CUDA && !cuda_available()) {
+#ifdef MRIAE_WITH_CUDA
+    throw std::runtime_error("--device cuda was asked for, but no CUDA GPU is visible to this process");
+#else
+    throw std::runtime_error("--device cuda was asked for, but this build has no CUDA backend (MRIAE_CUDA=OFF)");
+#endif
+  }
+  return d;
+}
+
+}  // namespace mriae

@@ -1,0 +1,200 @@
+#include "engine/ops.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/loss.h"
+#include "kernels/cpu/optim.h"
+#include "kernels/cpu/pooling.h"
+
+namespace mriae {
+
+namespace {
+
+cpu::Dims dims_of(const Tensor& t, const char* op) {
+  if (t.ndim() != 4) throw std::invalid_argument(std::string(op) + ": expected an NCHW tensor, got shape " + shape_str(t.shape()));
+  return {int(t.dim(0)), int(t.dim(1)), int(t.dim(2)), int(t.dim(3))};
+}
+
+void same_device(const char* op, const Var& a, const Var& b) {
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(op) + ": inputs on different devices (" + device_name(a.device()) +
+                                " and " + device_name(b.device()) + ")");
+}
+
+[[noreturn]] void no_cuda_kernel(const char* op) {
+  throw std::runtime_error(std::string(op) + ": this build has no CUDA kernel for it; run with --device cpu");
+}
+
+bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requires_grad(); }
+
+}  // namespace
+
+Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
+  const cpu::Dims xd = dims_of(x.value(), "conv2d3x3");
+  same_device("conv2d3x3", x, w);
+  same_device("conv2d3x3", x, b);
+  const Shape& ws = w.shape();
+  if (ws.size() != 4 || ws[1] != xd.c || ws[2] != 3 || ws[3] != 3)
+    throw std::invalid_argument("conv2d3x3: weight shape " + shape_str(ws) + " does not fit input " +
+                                shape_str(x.shape()) + " (expected [K, " + std::to_string(xd.c) + ", 3, 3])");
+  const int k = int(ws[0]);
+  if (b.shape() != Shape{k}) throw std::invalid_argument("conv2d3x3: bias shape " + shape_str(b.shape()) + " for " + std::to_string(k) + " filters");
+  if (x.device() == Device::CUDA) no_cuda_kernel("conv2d3x3");
+
+  Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
+  const Shape scratch_shape{cpu::conv3x3_scratch_elems(xd)};
+  {
+    Tensor scratch = Tensor::empty(scratch_shape);
+    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
+  }
+  const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
+  Var out(y, gx || gw || gb);
+  if (gx || gw || gb) {
+    tape->record([x, w, b, out, xd, k, scratch_shape, gx, gw, gb]() {
+      if (!out.has_grad()) return;
+      Tensor scratch = Tensor::empty(scratch_shape);
+      cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(),
+                            gx ? x.grad_accumulator().data() : nullptr, gw ? w.grad_accumulator().data() : nullptr,
+                            gb ? b.grad_accumulator().data() : nullptr, xd, k, scratch.data());
+    });
+  }
+  return out;
+}
+
+Var relu(Tape* tape, const Var& x) {
+  if (x.device() == Device::CUDA) no_cuda_kernel("relu");
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  cpu::relu_forward(x.value().data(), y.data(), y.numel());
+  Var out(y, needs_grad(tape, x));
+  if (needs_grad(tape, x)) {
+    tape->record([x, out]() {
+      if (!out.has_grad()) return;
+      cpu::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
+    });
+  }
+  return out;
+}
+
+Var sigmoid(Tape* tape, const Var& x) {
+  if (x.device() == Device::CUDA) no_cuda_kernel("sigmoid");
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  cpu::sigmoid_forward(x.value().data(), y.data(), y.numel());
+  Var out(y, needs_grad(tape, x));
+  if (needs_grad(tape, x)) {
+    tape->record([x, out]() {
+      if (!out.has_grad()) return;
+      cpu::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
+    });
+  }
+  return out;
+}
+
+Var maxpool2(Tape* tape, const Var& x) {
+  const cpu::Dims xd = dims_of(x.value(), "maxpool2");
+  if (xd.h < 2 || xd.w < 2) throw std::invalid_argument("maxpool2: input " + shape_str(x.shape()) + " is smaller than the 2x2 window");
+  if (x.device() == Device::CUDA) no_cuda_kernel("maxpool2");
+  Tensor y = Tensor::empty({xd.n, xd.c, xd.h / 2, xd.w / 2}, x.device());
+  auto argmax = std::make_shared<Storage>(size_t(y.numel()) * sizeof(int32_t), x.device());
+  cpu::maxpool2_forward(x.value().data(), y.data(), static_cast<int32_t*>(argmax->data()), xd);
+  Var out(y, needs_grad(tape, x));
+  if (needs_grad(tape, x)) {
+    tape->record([x, out, argmax, xd]() {
+      if (!out.has_grad()) return;
+      cpu::maxpool2_backward(out.grad().data(), static_cast<const int32_t*>(argmax->data()), x.grad_accumulator().data(), xd);
+    });
+  }
+  return out;
+}
+
+Var upsample2(Tape* tape, const Var& x) {
+  const cpu::Dims xd = dims_of(x.value(), "upsample2");
+  if (x.device() == Device::CUDA) no_cuda_kernel("upsample2");
+  Tensor y = Tensor::empty({xd.n, xd.c, xd.h * 2, xd.w * 2}, x.device());
+  cpu::upsample2_forward(x.value().data(), y.data(), xd);
+  Var out(y, needs_grad(tape, x));
+  if (needs_grad(tape, x)) {
+    tape->record([x, out, xd]() {
+      if (!out.has_grad()) return;
+      cpu::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd);
+    });
+  }
+  return out;
+}
+
+BatchNormState BatchNormState::create(int64_t channels, Device device) {
+  BatchNormState s;
+  s.moving_mean = Tensor::zeros({channels}, device);
+  s.moving_var = Tensor::full({channels}, 1.0f, device);
+  s.hidden_mean = Tensor::zeros({channels}, device);
+  s.hidden_var = Tensor::zeros({channels}, device);
+  return s;
+}
+
+Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state, bool training,
+              const BatchNormOptions& opt) {
+  const cpu::Dims xd = dims_of(x.value(), "batchnorm");
+  same_device("batchnorm", x, gamma);
+  same_device("batchnorm", x, beta);
+  const Shape cs{xd.c};
+  if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
+    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(xd.c) + " channels");
+  if (x.device() == Device::CUDA) no_cuda_kernel("batchnorm");
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  if (!training) {
+    cpu::batchnorm_forward_eval(x.value().data(), gamma.value().data(), beta.value().data(),
+                                state.moving_mean.data(), state.moving_var.data(), y.data(), xd, opt.eps);
+    if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
+      throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
+    return Var(y);
+  }
+
+  Tensor mean = Tensor::empty(cs), invstd = Tensor::empty(cs), var = Tensor::empty(cs);
+  cpu::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(),
+                               invstd.data(), var.data(), xd, opt.eps);
+  const int64_t count = int64_t(xd.n) * xd.plane();
+  ++state.steps;
+  if (opt.rule == MovingStatsRule::Keras)
+    cpu::bn_moving_update_keras(state.hidden_mean.data(), state.hidden_var.data(), state.moving_mean.data(),
+                                state.moving_var.data(), mean.data(), var.data(), xd.c, count, state.steps,
+                                opt.momentum);
+  else
+    cpu::bn_moving_update_plain(state.moving_mean.data(), state.moving_var.data(), mean.data(), var.data(), xd.c,
+                                count, opt.momentum);
+
+  const bool any = needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta);
+  Var out(y, any);
+  if (any) {
+    const bool gx = needs_grad(tape, x);
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx]() {
+      if (!out.has_grad()) return;
+      cpu::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
+                                    invstd.data(), gx ? x.grad_accumulator().data() : nullptr,
+                                    gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr,
+                                    beta.requires_grad() ? beta.grad_accumulator().data() : nullptr, xd);
+    });
+  }
+  return out;
+}
+
+Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {
+  if (target.shape() != y.shape())
+    throw std::invalid_argument("mse_loss: target shape " + shape_str(target.shape()) + " differs from prediction " +
+                                shape_str(y.shape()));
+  if (y.device() == Device::CUDA) no_cuda_kernel("mse_loss");
+  const float loss = cpu::mse_forward(y.value().data(), target.data(), y.value().numel());
+  Var out(Tensor::full({1}, loss, y.device()), needs_grad(tape, y));
+  if (needs_grad(tape, y)) {
+    tape->record([y, target, out]() {
+      if (!out.has_grad()) return;
+      cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), y.grad_accumulator().data(),
+                        y.value().numel());
+    });
+  }
+  return out;
+}
+
+}  // namespace mriae

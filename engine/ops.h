@@ -1,0 +1,47 @@
+#pragma once
+// The differentiable ops of the engine. Each dispatches on its inputs' device to kernels/cpu or
+// kernels/cuda, and records its backward on the tape when one is given and an input needs a gradient.
+#include <cstdint>
+
+#include "engine/autograd.h"
+
+namespace mriae {
+
+// 3x3 convolution, stride 1, 'same' zero padding. x [N,C,H,W], w [K,C,3,3], b [K].
+Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b);
+Var relu(Tape* tape, const Var& x);
+Var sigmoid(Tape* tape, const Var& x);
+// 2x2 max pooling, stride 2; the gradient goes to each window's first maximum in row-major order.
+Var maxpool2(Tape* tape, const Var& x);
+// Nearest-neighbour upsampling by 2 in H and W.
+Var upsample2(Tape* tape, const Var& x);
+
+enum class MovingStatsRule {
+  Keras,  // Keras 2.2: zero-debiased EMA of the batch mean and the Bessel-corrected batch variance
+  Plain,  // PyTorch: EMA of the published statistics, starting from mean 0 and variance 1
+};
+
+struct BatchNormOptions {
+  float eps = 1e-3f;        // Keras' default
+  float momentum = 0.99f;   // weight of the old value in the moving averages
+  MovingStatsRule rule = MovingStatsRule::Keras;
+};
+
+// The non-trainable state of one batchnorm layer. moving_mean and moving_var are what inference uses;
+// hidden_* and steps are the Keras rule's bias-corrected EMA state.
+struct BatchNormState {
+  Tensor moving_mean, moving_var;
+  Tensor hidden_mean, hidden_var;
+  int64_t steps = 0;
+
+  static BatchNormState create(int64_t channels, Device device);
+};
+
+// training: normalise with the batch statistics and update `state`; otherwise use state's moving statistics.
+Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state, bool training,
+              const BatchNormOptions& options);
+
+// mean((y - target)^2) over every element; a one-element result.
+Var mse_loss(Tape* tape, const Var& y, const Tensor& target);
+
+}  // namespace mriae

@@ -1,0 +1,32 @@
+#pragma once
+// RMSprop exactly as Keras 2.2: a = rho*a + (1-rho)*g^2; p -= lr*g / (sqrt(a) + eps), a starting at 0.
+// (torch.optim.RMSprop with alpha=rho computes the same.)
+#include "engine/parameters.h"
+
+namespace mriae {
+
+struct RMSpropOptions {
+  float lr = 1e-3f;
+  float rho = 0.9f;
+  float eps = 1e-7f;
+};
+
+class RMSprop {
+ public:
+  RMSprop(ParameterSet& params, const RMSpropOptions& options);
+  // Updates every parameter from its gradient in one pass over the flat buffers.
+  void step();
+  const RMSpropOptions& options() const { return opt_; }
+  // The per-parameter accumulators, laid out like ParameterSet::flat_values (for checkpoints).
+  Tensor& accumulators() { return acc_; }
+  int64_t steps() const { return steps_; }
+  void set_steps(int64_t s) { steps_ = s; }
+
+ private:
+  ParameterSet& params_;
+  RMSpropOptions opt_;
+  Tensor acc_;
+  int64_t steps_ = 0;
+};
+
+}  // namespace mriae

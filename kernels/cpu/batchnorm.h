@@ -1,0 +1,88 @@
+#pragma once
+// Batch normalisation over N, H and W of each channel, eps as given (Keras: 1e-3).
+// Channel sums accumulate in double so the CPU path stays a trustworthy oracle.
+#include "kernels/common/op_math.h"
+#include "kernels/cpu/shape.h"
+
+namespace mriae::cpu {
+
+// Training mode: normalises with the batch mean and biased variance. Writes the per-channel mean and
+// invstd that backward needs, and the biased batch variance for the moving statistics.
+template <typename T>
+void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* invstd, T* var,
+                             const Dims& d, T eps) {
+  const int64_t hw = d.plane();
+  const double m = double(d.n) * hw;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < d.c; ++c) {
+    double s = 0;
+    for (int n = 0; n < d.n; ++n) {
+      const T* p = x + (int64_t(n) * d.c + c) * hw;
+      for (int64_t i = 0; i < hw; ++i) s += p[i];
+    }
+    const double mu = s / m;
+    double ss = 0;
+    for (int n = 0; n < d.n; ++n) {
+      const T* p = x + (int64_t(n) * d.c + c) * hw;
+      for (int64_t i = 0; i < hw; ++i) ss += (p[i] - mu) * (p[i] - mu);
+    }
+    const T v = T(ss / m);
+    const T mu_t = T(mu), is = hd::bn_invstd(v, eps);
+    mean[c] = mu_t;
+    invstd[c] = is;
+    var[c] = v;
+    for (int n = 0; n < d.n; ++n) {
+      const T* p = x + (int64_t(n) * d.c + c) * hw;
+      T* q = y + (int64_t(n) * d.c + c) * hw;
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mu_t, is, gamma[c], beta[c]);
+    }
+  }
+}
+
+// Inference mode: normalises with the given (moving) mean and variance.
+template <typename T>
+void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* mean, const T* var, T* y,
+                            const Dims& d, T eps) {
+  const int64_t hw = d.plane();
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < d.c; ++c) {
+    const T is = hd::bn_invstd(var[c], eps);
+    for (int n = 0; n < d.n; ++n) {
+      const T* p = x + (int64_t(n) * d.c + c) * hw;
+      T* q = y + (int64_t(n) * d.c + c) * hw;
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mean[c], is, gamma[c], beta[c]);
+    }
+  }
+}
+
+// Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null.
+template <typename T>
+void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, T* dx,
+                              T* dgamma, T* dbeta, const Dims& d) {
+  const int64_t hw = d.plane();
+  const double m = double(d.n) * hw;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < d.c; ++c) {
+    double sdy = 0, sdyx = 0;
+    for (int n = 0; n < d.n; ++n) {
+      const int64_t off = (int64_t(n) * d.c + c) * hw;
+      for (int64_t i = 0; i < hw; ++i) {
+        sdy += dy[off + i];
+        sdyx += double(dy[off + i]) * ((x[off + i] - mean[c]) * invstd[c]);
+      }
+    }
+    if (dgamma) dgamma[c] += T(sdyx);
+    if (dbeta) dbeta[c] += T(sdy);
+    if (!dx) continue;
+    const T mdy = T(sdy / m), mdyx = T(sdyx / m), gi = gamma[c] * invstd[c];
+    for (int n = 0; n < d.n; ++n) {
+      const int64_t off = (int64_t(n) * d.c + c) * hw;
+      for (int64_t i = 0; i < hw; ++i) {
+        const T xhat = (x[off + i] - mean[c]) * invstd[c];
+        dx[off + i] += hd::bn_backward(dy[off + i], xhat, mdy, mdyx, gi);
+      }
+    }
+  }
+}
+
+}  // namespace mriae::cpu

@@ -1,0 +1,103 @@
+#include "model/autoencoder.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/random.h"
+
+namespace mriae {
+
+const std::vector<LayerSpec>& Autoencoder::layers() {
+  static const std::vector<LayerSpec> specs = [] {
+    std::vector<LayerSpec> l;
+    int conv = 0, bn = 0, pool = 0, up = 0, c = 1;
+    auto block = [&](int out) {
+      l.push_back({LayerSpec::Conv, ++conv, c, out});
+      l.push_back({LayerSpec::BatchNorm, ++bn, out, out});
+      c = out;
+    };
+    block(32), block(32), l.push_back({LayerSpec::MaxPool, ++pool, c, c});
+    block(64), block(64), l.push_back({LayerSpec::MaxPool, ++pool, c, c});
+    block(128), block(128);
+    block(64), block(64), l.push_back({LayerSpec::Upsample, ++up, c, c});
+    block(32), block(32), l.push_back({LayerSpec::Upsample, ++up, c, c});
+    l.push_back({LayerSpec::Conv, ++conv, c, 1});
+    return l;
+  }();
+  return specs;
+}
+
+int64_t Autoencoder::trainable_count() {
+  int64_t n = 0;
+  for (auto& s : layers()) {
+    if (s.kind == LayerSpec::Conv) n += int64_t(s.channels) * s.in_channels * 9 + s.channels;
+    if (s.kind == LayerSpec::BatchNorm) n += 2 * s.channels;
+  }
+  return n;
+}
+
+int64_t Autoencoder::non_trainable_count() {
+  int64_t n = 0;
+  for (auto& s : layers())
+    if (s.kind == LayerSpec::BatchNorm) n += 2 * s.channels;
+  return n;
+}
+
+Autoencoder::Autoencoder(const AutoencoderConfig& config) : config_(config) {
+  for (auto& s : layers()) {
+    const std::string i = std::to_string(s.index);
+    if (s.kind == LayerSpec::Conv) {
+      params_.declare("conv" + i + ".weight", {s.channels, s.in_channels, 3, 3});
+      params_.declare("conv" + i + ".bias", {s.channels});
+    } else if (s.kind == LayerSpec::BatchNorm) {
+      params_.declare("bn" + i + ".weight", {s.channels});
+      params_.declare("bn" + i + ".bias", {s.channels});
+    }
+  }
+  params_.allocate(config.device);
+
+  // Glorot uniform with fan_in = 9*Cin and fan_out = 9*Cout, drawn on the host in declaration order.
+  Rng rng(config.seed);
+  for (auto& e : params_.entries()) {
+    const Tensor& v = e.var.value();
+    std::vector<float> host(size_t(v.numel()), 0.0f);
+    if (e.name.rfind("conv", 0) == 0 && v.ndim() == 4) {
+      const double limit = std::sqrt(6.0 / (9.0 * double(v.dim(1) + v.dim(0))));
+      for (float& h : host) h = float(rng.uniform(-limit, limit));
+    } else if (e.name.rfind("bn", 0) == 0 && e.name.size() > 7 && e.name.compare(e.name.size() - 7, 7, ".weight") == 0) {
+      std::fill(host.begin(), host.end(), 1.0f);
+    }
+    Tensor(v).copy_from(Tensor::from_vector(v.shape(), host));
+  }
+  for (auto& s : layers())
+    if (s.kind == LayerSpec::BatchNorm) bn_.push_back(BatchNormState::create(s.channels, config.device));
+}
+
+Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
+  const Shape& s = x.shape();
+  if (s.size() != 4 || s[1] != 1 || s[2] % 4 != 0 || s[3] % 4 != 0 || s[2] == 0 || s[3] == 0)
+    throw std::invalid_argument("autoencoder input must be [N, 1, H, W] with H and W divisible by 4, got " +
+                                shape_str(s));
+  if (x.device() != config_.device)
+    throw std::invalid_argument(std::string("autoencoder input is on ") + device_name(x.device()) +
+                                " but the model is on " + device_name(config_.device));
+  Var h = x;
+  for (auto& l : layers()) {
+    const std::string i = std::to_string(l.index);
+    switch (l.kind) {
+      case LayerSpec::Conv:
+        h = conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias"));
+        h = l.index == kConvs ? sigmoid(tape, h) : relu(tape, h);
+        break;
+      case LayerSpec::BatchNorm:
+        h = batchnorm(tape, h, params_.at("bn" + i + ".weight"), params_.at("bn" + i + ".bias"), bn_[l.index - 1],
+                      training, config_.bn);
+        break;
+      case LayerSpec::MaxPool: h = maxpool2(tape, h); break;
+      case LayerSpec::Upsample: h = upsample2(tape, h); break;
+    }
+  }
+  return h;
+}
+
+}  // namespace mriae

@@ -1,0 +1,56 @@
+#pragma once
+// The tutorial's convolutional autoencoder. Every block is Conv2D 3x3 'same' + ReLU, then BatchNorm
+// (Keras order). Encoder 32,32 - maxpool - 64,64 - maxpool - 128,128; decoder 64,64 - upsample - 32,32 -
+// upsample - conv 3x3 to one channel + sigmoid. Parameter names follow a PyTorch state_dict of the same model.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/parameters.h"
+
+namespace mriae {
+
+struct AutoencoderConfig {
+  uint64_t seed = 13;  // Glorot-uniform initialisation of the conv kernels
+  Device device = Device::CPU;
+  BatchNormOptions bn;
+};
+
+// One row of the model's structure, for summaries and checks.
+struct LayerSpec {
+  enum Kind { Conv, BatchNorm, MaxPool, Upsample } kind;
+  int index;        // 1-based within its kind (conv1..conv11, bn1..bn10)
+  int in_channels;  // conv only
+  int channels;     // output channels
+};
+
+class Autoencoder {
+ public:
+  static constexpr int kConvs = 11;
+  static constexpr int kBatchNorms = 10;
+
+  explicit Autoencoder(const AutoencoderConfig& config);
+
+  // x is [N, 1, H, W] with H and W divisible by 4. training: batch statistics (and moving-statistics
+  // updates); otherwise the moving statistics.
+  Var forward(Tape* tape, const Var& x, bool training);
+
+  ParameterSet& parameters() { return params_; }
+  const ParameterSet& parameters() const { return params_; }
+  std::vector<BatchNormState>& bn_states() { return bn_; }
+  const AutoencoderConfig& config() const { return config_; }
+
+  // The layers in forward order.
+  static const std::vector<LayerSpec>& layers();
+  // Trainable and non-trainable (moving mean and variance) parameter counts.
+  static int64_t trainable_count();
+  static int64_t non_trainable_count();
+
+ private:
+  AutoencoderConfig config_;
+  ParameterSet params_;
+  std::vector<BatchNormState> bn_;
+};
+
+}  // namespace mriae
