@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mriae needs to build, test and run on the CPU. The CUDA toolkit is optional
+# and not a Debian main package: when nvcc is on PATH (or /usr/local/cuda), the build adds the GPU backend.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libopenblas-dev        # CPU matrix products
+  libnifti2-dev          # NIfTI-1/2 reading and writing (niftilib)
+  libcli11-dev           # command line
+  nlohmann-json3-dev     # checkpoint headers, metrics
+  doctest-dev            # tests
+  python3-torch          # the PyTorch parity script and CPU benchmark
+  python3-nibabel        # reference slices in the tests
+  mricron-data           # real T1 volumes: ch2.nii.gz, ch2bet.nii.gz
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  echo "install-deps: installing ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# nvcc is often installed outside PATH.
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  echo "install-deps: found /usr/local/cuda/bin/nvcc (add /usr/local/cuda/bin to PATH to build the CUDA backend)"
+fi

@@ -1,0 +1,48 @@
+#pragma once
+// Central finite differences in double precision for the CPU kernels' backward passes.
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "engine/random.h"
+
+namespace mriae::test {
+
+inline std::vector<double> random_vector(Rng& rng, size_t n, double lo = -1, double hi = 1) {
+  std::vector<double> v(n);
+  for (double& x : v) x = rng.uniform(lo, hi);
+  return v;
+}
+
+// d/dv[i] of f at v, by (f(v + h e_i) - f(v - h e_i)) / 2h for every i.
+inline std::vector<double> numeric_gradient(const std::function<double()>& f, std::vector<double>& v, double h = 1e-6) {
+  std::vector<double> g(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double keep = v[i];
+    v[i] = keep + h;
+    const double plus = f();
+    v[i] = keep - h;
+    const double minus = f();
+    v[i] = keep;
+    g[i] = (plus - minus) / (2 * h);
+  }
+  return g;
+}
+
+// ||a - b|| / max(||b||, tiny): a scale-free error that a single bad element cannot hide in.
+inline double relative_l2(const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+inline double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+}  // namespace mriae::test
