@@ -46,17 +46,16 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   if (x.device() == Device::CUDA) no_cuda_kernel("conv2d3x3");
 
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
-  const Shape scratch_shape{cpu::conv3x3_scratch_elems(xd)};
   {
-    Tensor scratch = Tensor::empty(scratch_shape);
+    Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
     cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
   Var out(y, gx || gw || gb);
   if (gx || gw || gb) {
-    tape->record([x, w, b, out, xd, k, scratch_shape, gx, gw, gb]() {
+    tape->record([x, w, b, out, xd, k, gx, gw, gb]() {
       if (!out.has_grad()) return;
-      Tensor scratch = Tensor::empty(scratch_shape);
+      Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
       cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(),
                             gx ? x.grad_accumulator().data() : nullptr, gw ? w.grad_accumulator().data() : nullptr,
                             gb ? b.grad_accumulator().data() : nullptr, xd, k, scratch.data());

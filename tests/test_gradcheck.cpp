@@ -28,7 +28,7 @@ TEST_CASE("conv3x3 backward matches finite differences") {
     auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
          b = random_vector(rng, size_t(k));
     auto r = random_vector(rng, size_t(d.n) * k * d.plane());
-    std::vector<double> y(r.size()), scratch(size_t(cpu::conv3x3_scratch_elems(d)));
+    std::vector<double> y(r.size()), scratch(size_t(cpu::conv3x3_scratch_elems(d, k)));
     auto loss = [&] {
       cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data());
       return dot(y, r);
@@ -47,7 +47,7 @@ TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
   Rng rng(2);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
        b = random_vector(rng, size_t(k));
-  std::vector<double> y(size_t(d.n) * k * d.plane()), scratch(size_t(cpu::conv3x3_scratch_elems(d)));
+  std::vector<double> y(size_t(d.n) * k * d.plane()), scratch(size_t(cpu::conv3x3_scratch_elems(d, k)));
   cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data());
   double worst = 0;
   for (int n = 0; n < d.n; ++n)
@@ -73,7 +73,7 @@ TEST_CASE("conv3x3 backward accumulates into existing gradients") {
   Rng rng(3);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9);
   auto r = random_vector(rng, size_t(k) * d.plane());
-  std::vector<double> scratch(size_t(cpu::conv3x3_scratch_elems(d)));
+  std::vector<double> scratch(size_t(cpu::conv3x3_scratch_elems(d, k)));
   std::vector<double> dx1(x.size()), dw1(w.size()), db1(static_cast<size_t>(k));
   cpu::conv3x3_backward(x.data(), w.data(), r.data(), dx1.data(), dw1.data(), db1.data(), d, k, scratch.data());
   std::vector<double> dx2(x.size(), 0.5), dw2(w.size(), 0.5), db2(size_t(k), 0.5);
