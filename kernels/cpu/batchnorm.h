@@ -18,23 +18,27 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T*
     double s = 0;
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
+#pragma omp simd reduction(+ : s)
       for (int64_t i = 0; i < hw; ++i) s += p[i];
     }
     const double mu = s / m;
+    // Two passes: the variance as the mean squared deviation, which does not cancel like E[x^2] - mean^2.
     double ss = 0;
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
+#pragma omp simd reduction(+ : ss)
       for (int64_t i = 0; i < hw; ++i) ss += (p[i] - mu) * (p[i] - mu);
     }
     const T v = T(ss / m);
-    const T mu_t = T(mu), is = hd::bn_invstd(v, eps);
+    const T mu_t = T(mu), is = hd::bn_invstd(v, eps), g = gamma[c], b = beta[c];
     mean[c] = mu_t;
     invstd[c] = is;
     var[c] = v;
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
       T* q = y + (int64_t(n) * d.c + c) * hw;
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mu_t, is, gamma[c], beta[c]);
+#pragma omp simd
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mu_t, is, g, b);
     }
   }
 }
@@ -46,11 +50,12 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* 
   const int64_t hw = d.plane();
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < d.c; ++c) {
-    const T is = hd::bn_invstd(var[c], eps);
+    const T is = hd::bn_invstd(var[c], eps), mu = mean[c], g = gamma[c], b = beta[c];
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
       T* q = y + (int64_t(n) * d.c + c) * hw;
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mean[c], is, gamma[c], beta[c]);
+#pragma omp simd
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mu, is, g, b);
     }
   }
 }
@@ -63,24 +68,24 @@ void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* 
   const double m = double(d.n) * hw;
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < d.c; ++c) {
+    const T mu = mean[c], is = invstd[c];
     double sdy = 0, sdyx = 0;
     for (int n = 0; n < d.n; ++n) {
       const int64_t off = (int64_t(n) * d.c + c) * hw;
+#pragma omp simd reduction(+ : sdy, sdyx)
       for (int64_t i = 0; i < hw; ++i) {
         sdy += dy[off + i];
-        sdyx += double(dy[off + i]) * ((x[off + i] - mean[c]) * invstd[c]);
+        sdyx += double(dy[off + i]) * ((x[off + i] - mu) * is);
       }
     }
     if (dgamma) dgamma[c] += T(sdyx);
     if (dbeta) dbeta[c] += T(sdy);
     if (!dx) continue;
-    const T mdy = T(sdy / m), mdyx = T(sdyx / m), gi = gamma[c] * invstd[c];
+    const T mdy = T(sdy / m), mdyx = T(sdyx / m), gi = gamma[c] * is;
     for (int n = 0; n < d.n; ++n) {
       const int64_t off = (int64_t(n) * d.c + c) * hw;
-      for (int64_t i = 0; i < hw; ++i) {
-        const T xhat = (x[off + i] - mean[c]) * invstd[c];
-        dx[off + i] += hd::bn_backward(dy[off + i], xhat, mdy, mdyx, gi);
-      }
+#pragma omp simd
+      for (int64_t i = 0; i < hw; ++i) dx[off + i] += hd::bn_backward(dy[off + i], (x[off + i] - mu) * is, mdy, mdyx, gi);
     }
   }
 }

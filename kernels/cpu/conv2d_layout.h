@@ -1,0 +1,89 @@
+#pragma once
+// Zero-padded and re-blocked copies of activations and weights that the direct 3x3 convolution reads.
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cpu/shape.h"
+
+namespace mriae::cpu::conv_detail {
+
+constexpr int kLanes = 16;       // channels per vector block: one AVX-512 register of float
+constexpr int kOutLanes = 32;    // output channels per forward register block: each input load feeds two
+constexpr int kPixelBlock = 11;  // output pixels per forward register block; 176, 88 and 44 are multiples
+constexpr int kRowBlock = 32;    // output columns per block of the row kernels
+
+inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+inline int lane_blocks(int channels, int lanes = kLanes) { return (channels + lanes - 1) / lanes; }
+
+// One zero row above and below, one zero column left, and enough zero columns right that every
+// register block of either kernel family reads inside its row.
+struct Padded {
+  int h, w, pitch;
+  int64_t plane;
+  explicit Padded(const Dims& d)
+      : h(d.h), w(d.w), pitch(std::max(round_up(d.w, kRowBlock), round_up(d.w, kPixelBlock)) + 2),
+        plane(int64_t(d.h + 2) * pitch) {}
+};
+
+// xp[n, c, i+1, j+1] = x[n, c, i, j], zero elsewhere.
+template <typename T> void pad(const T* x, T* xp, const Dims& d, const Padded& p) {
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < int64_t(d.n) * d.c; ++q) {
+    T* dst = xp + q * p.plane;
+    std::fill(dst, dst + p.pitch, T(0));
+    std::fill(dst + int64_t(d.h + 1) * p.pitch, dst + p.plane, T(0));
+    for (int i = 0; i < d.h; ++i) {
+      T* row = dst + int64_t(i + 1) * p.pitch;
+      row[0] = T(0);
+      std::copy(x + q * d.plane() + int64_t(i) * d.w, x + q * d.plane() + int64_t(i + 1) * d.w, row + 1);
+      std::fill(row + 1 + d.w, row + p.pitch, T(0));
+    }
+  }
+}
+
+// Rows of dy at the padded pitch without halo rows, zero past the last column: dyp[n, k, i, j].
+template <typename T> void pitch_rows(const T* dy, T* dyp, const Dims& dyd, const Padded& p) {
+#pragma omp parallel for schedule(static)
+  for (int64_t q = 0; q < int64_t(dyd.n) * dyd.c; ++q)
+    for (int i = 0; i < dyd.h; ++i) {
+      T* row = dyp + q * p.plane + int64_t(i) * p.pitch;
+      std::copy(dy + q * dyd.plane() + int64_t(i) * dyd.w, dy + q * dyd.plane() + int64_t(i + 1) * dyd.w, row);
+      std::fill(row + dyd.w, row + p.pitch, T(0));
+    }
+}
+
+// Channel-blocked dy for the weight gradient: dyt[n, kb, i, j, lane] = dy[n, kb*16 + lane, i, j], zero for
+// lanes past the last channel.
+template <typename T> void block_channels(const T* dy, T* dyt, const Dims& dyd) {
+  const int kb_count = lane_blocks(dyd.c);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < dyd.n; ++n)
+    for (int kb = 0; kb < kb_count; ++kb) {
+      T* dst = dyt + (int64_t(n) * kb_count + kb) * dyd.plane() * kLanes;
+      const int lanes = std::min(kLanes, dyd.c - kb * kLanes);
+      const T* src[kLanes];
+      for (int l = 0; l < kLanes; ++l)
+        src[l] = l < lanes ? dy + (int64_t(n) * dyd.c + kb * kLanes + l) * dyd.plane() : nullptr;
+      // Contiguous writes; the reads are 16 sequential streams, which the prefetchers follow.
+      for (int64_t q = 0; q < dyd.plane(); ++q)
+        for (int l = 0; l < kLanes; ++l) dst[q * kLanes + l] = src[l] ? src[l][q] : T(0);
+    }
+}
+
+// Output-channel-blocked weights: wb[kb, c, tap, lane] = w[kb*32 + lane, c, tap] (zero past the last
+// output channel). With flip, the kernel of the input-gradient convolution instead:
+// wb[cb, k, 8 - tap, lane] = w[k, cb*32 + lane, tap], i.e. channels transposed and taps reversed.
+template <typename T> void block_weights(const T* w, T* wb, int k, int c, bool flip) {
+  const int outs = flip ? c : k, ins = flip ? k : c;
+  for (int ob = 0; ob < lane_blocks(outs, kOutLanes); ++ob)
+    for (int i = 0; i < ins; ++i)
+      for (int t = 0; t < 9; ++t)
+        for (int l = 0; l < kOutLanes; ++l) {
+          const int o = ob * kOutLanes + l;
+          T v = T(0);
+          if (o < outs) v = flip ? w[(int64_t(i) * c + o) * 9 + (8 - t)] : w[(int64_t(o) * c + i) * 9 + t];
+          wb[((int64_t(ob) * ins + i) * 9 + t) * kOutLanes + l] = v;
+        }
+}
+
+}  // namespace mriae::cpu::conv_detail
