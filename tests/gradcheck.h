@@ -29,6 +29,36 @@ inline std::vector<double> numeric_gradient(const std::function<double()>& f, st
   return g;
 }
 
+double relative_l2(const std::vector<double>& a, const std::vector<double>& b);
+
+// The same at `count` positions drawn from rng (all positions if count >= v.size()); returns the positions.
+inline std::vector<size_t> sample_positions(Rng& rng, size_t n, size_t count) {
+  std::vector<size_t> idx;
+  if (count >= n) {
+    for (size_t i = 0; i < n; ++i) idx.push_back(i);
+  } else {
+    for (size_t i = 0; i < count; ++i) idx.push_back(size_t(rng.next_u64() % n));
+  }
+  return idx;
+}
+
+// Relative L2 error of the analytic gradient `analytic` against central differences at `positions`.
+inline double sampled_error(const std::function<double()>& f, std::vector<double>& v, const std::vector<double>& analytic,
+                            const std::vector<size_t>& positions, double h = 1e-6) {
+  std::vector<double> a, num;
+  for (size_t i : positions) {
+    const double keep = v[i];
+    v[i] = keep + h;
+    const double plus = f();
+    v[i] = keep - h;
+    const double minus = f();
+    v[i] = keep;
+    num.push_back((plus - minus) / (2 * h));
+    a.push_back(analytic[i]);
+  }
+  return relative_l2(a, num);
+}
+
 // ||a - b|| / max(||b||, tiny): a scale-free error that a single bad element cannot hide in.
 inline double relative_l2(const std::vector<double>& a, const std::vector<double>& b) {
   double num = 0, den = 0;

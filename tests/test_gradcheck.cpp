@@ -41,9 +41,35 @@ TEST_CASE("conv3x3 backward matches finite differences") {
   }
 }
 
+TEST_CASE("conv3x3 backward of wide layers matches finite differences") {
+  // Shapes that take the channel-blocked kernels (>= 16 channels), with channel counts and widths that are
+  // not multiples of the register blocks, so every tail path runs. Sampled positions keep it fast.
+  struct Case {
+    Dims d;
+    int k;
+  };
+  for (Case cs : {Case{{2, 17, 5, 13}, 33}, Case{{1, 16, 4, 23}, 16}, Case{{3, 20, 3, 4}, 1}, Case{{2, 1, 6, 9}, 18}}) {
+    const Dims d = cs.d;
+    const int k = cs.k;
+    Rng rng(11);
+    auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
+         b = random_vector(rng, size_t(k));
+    auto r = random_vector(rng, size_t(d.n) * k * d.plane());
+    std::vector<double> y(r.size()), scratch(size_t(cpu::conv3x3_scratch_elems(d, k)));
+    auto loss = [&] {
+      cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data());
+      return dot(y, r);
+    };
+    std::vector<double> dx(x.size()), dw(w.size()), db(b.size());
+    cpu::conv3x3_backward(x.data(), w.data(), r.data(), dx.data(), dw.data(), db.data(), d, k, scratch.data());
+    CHECK(sampled_error(loss, x, dx, sample_positions(rng, x.size(), 150)) < kLimit);
+    CHECK(sampled_error(loss, w, dw, sample_positions(rng, w.size(), 150)) < kLimit);
+    CHECK(sampled_error(loss, b, db, sample_positions(rng, b.size(), 150)) < kLimit);
+  }
+}
+
 TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
-  const Dims d{2, 3, 7, 5};
-  const int k = 2;
+  for (auto [d, k] : {std::pair<Dims, int>{{2, 3, 7, 5}, 2}, std::pair<Dims, int>{{2, 17, 6, 25}, 35}}) {
   Rng rng(2);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
        b = random_vector(rng, size_t(k));
@@ -65,6 +91,7 @@ TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
           worst = std::max(worst, std::abs(s - y[((n * k + o) * d.h + i) * d.w + j]));
         }
   CHECK(worst < 1e-12);
+  }
 }
 
 TEST_CASE("conv3x3 backward accumulates into existing gradients") {
