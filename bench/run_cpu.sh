@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build/release}
 threads=${THREADS:-2} batch=${BATCH:-8} size=${SIZE:-176} steps=${STEPS:-5}
 [[ -x $build/bench/cpu_train_step ]] || { echo "run_cpu: build first (cmake --build $build)" >&2; exit 1; }
-export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads
+export OMP_NUM_THREADS=$threads
 ours=$("$build/bench/cpu_train_step" --batch "$batch" --size "$size" --steps "$steps")
 theirs=$(/usr/bin/python3 bench/torch_cpu_train_step.py --threads "$threads" --batch "$batch" --size "$size" --steps "$steps")
 echo "$ours"

@@ -5,7 +5,6 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libopenblas-openmp-dev # CPU matrix products, sharing our OpenMP threads
   libnifti2-dev          # NIfTI-1/2 reading and writing (niftilib)
   libcli11-dev           # command line
   nlohmann-json3-dev     # checkpoint headers, metrics
