@@ -19,6 +19,7 @@ class RMSprop {
   const RMSpropOptions& options() const { return opt_; }
   // The per-parameter accumulators, laid out like ParameterSet::flat_values (for checkpoints).
   Tensor& accumulators() { return acc_; }
+  const Tensor& accumulators() const { return acc_; }
   int64_t steps() const { return steps_; }
   void set_steps(int64_t s) { steps_ = s; }
 

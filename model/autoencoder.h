@@ -39,6 +39,7 @@ class Autoencoder {
   ParameterSet& parameters() { return params_; }
   const ParameterSet& parameters() const { return params_; }
   std::vector<BatchNormState>& bn_states() { return bn_; }
+  const std::vector<BatchNormState>& bn_states() const { return bn_; }
   const AutoencoderConfig& config() const { return config_; }
 
   // The layers in forward order.
