@@ -1,0 +1,98 @@
+#include "apps/run_config.h"
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+namespace mriae {
+
+namespace {
+
+const std::string& get(const CheckpointMetadata& m, const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) throw std::runtime_error("checkpoint metadata lacks '" + key + "' (not written by mriae train?)");
+  return it->second;
+}
+
+}  // namespace
+
+std::string exact(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void DataOptions::validate() const {
+  if (paths.empty()) throw std::invalid_argument("--data: no input volume given");
+  if (axis < 0 || axis > 2) throw std::invalid_argument("--axis must be 0, 1 or 2, not " + std::to_string(axis));
+  if (central <= 0) throw std::invalid_argument("--central must be positive");
+  if (normalize != "train" && normalize != "all")
+    throw std::invalid_argument("--normalize must be 'train' or 'all', not '" + normalize + "'");
+  if (pad != "top-left" && pad != "centre")
+    throw std::invalid_argument("--pad must be 'top-left' or 'centre', not '" + pad + "'");
+  if (split != "slices" && split != "subjects")
+    throw std::invalid_argument("--split must be 'slices' or 'subjects', not '" + split + "'");
+  if (!(val_fraction > 0 && val_fraction < 1))
+    throw std::invalid_argument("--val-fraction must lie strictly between 0 and 1, not " + exact(val_fraction));
+  if (!slices.empty()) io::parse_slice_range(slices);  // throws with its own message
+}
+
+io::DatasetOptions DataOptions::dataset_options() const {
+  io::DatasetOptions o;
+  o.axis = axis;
+  if (!slices.empty()) o.range = io::parse_slice_range(slices);
+  o.central_count = central;
+  o.normalize_over = normalize == "all" ? io::NormalizeOver::All : io::NormalizeOver::Training;
+  o.pad = pad == "centre" ? io::PadPlacement::Centred : io::PadPlacement::TopLeft;
+  o.split.mode = split == "subjects" ? io::SplitMode::Subjects : io::SplitMode::Slices;
+  o.split.validation_fraction = val_fraction;
+  o.split.seed = seed;
+  return o;
+}
+
+void TrainOptions::validate() const {
+  data.validate();
+  if (out_dir.empty()) throw std::invalid_argument("--out: no output folder given");
+  if (epochs <= 0) throw std::invalid_argument("--epochs must be positive");
+  if (batch <= 0) throw std::invalid_argument("--batch must be positive");
+  if (!(lr > 0) || !std::isfinite(lr)) throw std::invalid_argument("--lr must be a positive number");
+  if (device != "auto" && device != "cpu" && device != "cuda")
+    throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
+}
+
+void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::SliceDataset& d) {
+  m["data.paths"] = nlohmann::json(o.paths).dump();
+  m["data.axis"] = std::to_string(o.axis);
+  m["data.slices"] = o.slices;
+  m["data.central"] = std::to_string(o.central);
+  m["data.normalize"] = o.normalize;
+  m["data.pad"] = o.pad;
+  m["data.split"] = o.split;
+  m["data.val_fraction"] = exact(o.val_fraction);
+  m["data.seed"] = std::to_string(o.seed);
+  m["data.height"] = std::to_string(d.slices.height());
+  m["data.width"] = std::to_string(d.slices.width());
+  m["data.norm_min"] = exact(d.normalisation.min);
+  m["data.norm_max"] = exact(d.normalisation.max);
+}
+
+DataOptions data_options_from_metadata(const CheckpointMetadata& m, io::Normalisation* normalisation) {
+  DataOptions o;
+  o.paths = nlohmann::json::parse(get(m, "data.paths")).get<std::vector<std::string>>();
+  o.axis = std::stoi(get(m, "data.axis"));
+  o.slices = get(m, "data.slices");
+  o.central = std::stoll(get(m, "data.central"));
+  o.normalize = get(m, "data.normalize");
+  o.pad = get(m, "data.pad");
+  o.split = get(m, "data.split");
+  o.val_fraction = std::stod(get(m, "data.val_fraction"));
+  o.seed = std::stoull(get(m, "data.seed"));
+  if (normalisation) {
+    normalisation->min = std::stof(get(m, "data.norm_min"));
+    normalisation->max = std::stof(get(m, "data.norm_max"));
+  }
+  return o;
+}
+
+}  // namespace mriae

@@ -1,0 +1,209 @@
+#include "apps/trainer.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "apps/interrupt.h"
+#include "apps/progress.h"
+#include "engine/rmsprop.h"
+#include "io/batch_loader.h"
+#include "model/checkpoint.h"
+
+namespace mriae {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Where an epoch stands; saved in every checkpoint so --resume continues at the same batch.
+struct Position {
+  int64_t epochs_done = 0;   // complete epochs
+  int64_t batches_done = 0;  // of the epoch in progress (non-zero only after an interruption)
+  double loss_sum = 0;       // sum over those batches of batch loss * batch size
+  int64_t samples = 0;
+  double best_val_loss = std::numeric_limits<double>::infinity();
+};
+
+CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d, const Position& p,
+                                const std::vector<EpochRecord>& history) {
+  CheckpointMetadata m;
+  put_data_metadata(m, o.data, d);
+  m["train.epochs_done"] = std::to_string(p.epochs_done);
+  m["train.batches_done"] = std::to_string(p.batches_done);
+  m["train.loss_sum"] = exact(p.loss_sum);
+  m["train.samples"] = std::to_string(p.samples);
+  m["train.best_val_loss"] = exact(p.best_val_loss);
+  m["train.batch"] = std::to_string(o.batch);
+  m["train.lr"] = exact(o.lr);
+  // The shuffled order of an epoch is a function of (data.seed, epoch): this is all the RNG state there is.
+  m["train.shuffle_seed"] = std::to_string(o.data.seed);
+  m["train.history"] = history_csv(history);
+  return m;
+}
+
+// Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss.
+double evaluate_loss(Autoencoder& model, io::BatchLoader& loader) {
+  double sum = 0;
+  int64_t n = 0;
+  io::Batch b;
+  while (loader.next(b)) {
+    Var loss = mse_loss(nullptr, model.forward(nullptr, Var(b.images), false), b.images);
+    sum += double(loss.value().item()) * double(b.images.dim(0));
+    n += b.images.dim(0);
+  }
+  return sum / double(n);
+}
+
+nlohmann::json config_json(const TrainOptions& o, Device device, const io::SliceDataset& d) {
+  return {{"data",
+           {{"paths", o.data.paths},
+            {"axis", o.data.axis},
+            {"slices", o.data.slices.empty() ? "central " + std::to_string(o.data.central) : o.data.slices},
+            {"normalize", o.data.normalize},
+            {"normalisation", {{"min", d.normalisation.min}, {"max", d.normalisation.max}}},
+            {"pad", o.data.pad},
+            {"slice_size", {d.slices.height(), d.slices.width()}},
+            {"split", o.data.split},
+            {"val_fraction", o.data.val_fraction},
+            {"train_slices", d.split.train.size()},
+            {"val_slices", d.split.validation.size()},
+            {"seed", o.data.seed}}},
+          {"epochs", o.epochs},
+          {"batch", o.batch},
+          {"optimizer", {{"name", "RMSprop"}, {"lr", o.lr}, {"rho", 0.9}, {"eps", 1e-7}}},
+          {"loss", "mean_squared_error"},
+          {"batchnorm", {{"eps", 1e-3}, {"momentum", 0.99}, {"moving_statistics", "keras-2.2-zero-debiased"}}},
+          {"device", device_name(device)},
+          {"resumed_from", o.resume}};
+}
+
+}  // namespace
+
+TrainResult train(const TrainOptions& options, std::FILE* console, InterruptWatcher* interrupt) {
+  options.validate();
+  std::error_code ec;
+  fs::create_directories(options.out_dir, ec);
+  if (ec) throw std::runtime_error(options.out_dir + ": cannot create the output folder: " + ec.message());
+  const Device device = resolve_device(options.device);
+
+  AutoencoderConfig mc;
+  mc.seed = options.data.seed;
+  mc.device = device;
+  Autoencoder model(mc);
+  RMSprop optimizer(model.parameters(), {options.lr, 0.9f, 1e-7f});
+  Position pos;
+  TrainResult result;
+
+  io::DatasetOptions dopts = options.data.dataset_options();
+  if (!options.resume.empty()) {
+    const CheckpointMetadata meta = load_checkpoint(options.resume, model, &optimizer);
+    io::Normalisation norm;
+    const DataOptions saved = data_options_from_metadata(meta, &norm);
+    if (saved.paths != options.data.paths || saved.axis != options.data.axis || saved.slices != options.data.slices ||
+        saved.split != options.data.split || saved.seed != options.data.seed ||
+        saved.val_fraction != options.data.val_fraction || saved.pad != options.data.pad)
+      throw std::invalid_argument(options.resume + ": was trained on other data or data options; resume with the same --data, "
+                                  "--axis, --slices, --split, --val-fraction, --pad and --seed");
+    if (std::stoll(meta.at("train.batch")) != options.batch)
+      throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +
+                                  "; resuming with another batch size would not continue the same run");
+    dopts.normalisation = norm;  // the scaling the weights were trained with
+    pos.epochs_done = std::stoll(meta.at("train.epochs_done"));
+    pos.batches_done = std::stoll(meta.at("train.batches_done"));
+    pos.loss_sum = std::stod(meta.at("train.loss_sum"));
+    pos.samples = std::stoll(meta.at("train.samples"));
+    pos.best_val_loss = std::stod(meta.at("train.best_val_loss"));
+    result.history = parse_history_csv(meta.at("train.history"));
+  }
+  const io::SliceDataset data = io::build_slice_dataset(options.data.paths, dopts);
+  if (data.slices.height() % 4 || data.slices.width() % 4)
+    throw std::logic_error("slices are not padded to a multiple of 4");
+
+  io::LoaderOptions lo;
+  lo.batch_size = options.batch;
+  lo.seed = options.data.seed;
+  lo.first_epoch = pos.epochs_done;
+  lo.device = device;
+  io::BatchLoader train_loader(data.slices, data.split.train, lo);
+  io::LoaderOptions vo = lo;
+  vo.shuffle = false;
+  vo.first_epoch = 0;
+  io::BatchLoader val_loader(data.slices, data.split.validation, vo);
+
+  const fs::path out(options.out_dir);
+  write_text_atomic((out / "config.json").string(), config_json(options, device, data).dump(2) + "\n");
+  std::ofstream log;
+  if (!options.log_file.empty()) {
+    log.open(options.log_file, std::ios::app);
+    if (!log) throw std::runtime_error(options.log_file + ": cannot open the log file");
+  }
+  result.last_checkpoint = (out / "last.safetensors").string();
+  result.best_checkpoint = (out / "best.safetensors").string();
+
+  const int64_t train_n = int64_t(data.split.train.size());
+  if (console && pos.epochs_done == 0 && pos.batches_done == 0)
+    std::fprintf(console, "Train on %lld samples, validate on %lld samples (%lldx%lld, %s)\n", (long long)train_n,
+                 (long long)data.split.validation.size(), (long long)data.slices.height(),
+                 (long long)data.slices.width(), device_name(device));
+  Progress progress(console, console && ::isatty(::fileno(console)));
+  if (interrupt) interrupt->set_graceful(true);
+  bool plot_warned = false;
+
+  for (int64_t epoch = pos.epochs_done; epoch < options.epochs; ++epoch) {
+    progress.begin_epoch(epoch + 1, options.epochs, train_n);
+    int64_t steps = 0;
+    io::Batch b;
+    while (train_loader.next(b)) {
+      if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
+      Tape tape;
+      model.parameters().zero_grad();
+      Var loss = mse_loss(&tape, model.forward(&tape, Var(b.images), true), b.images);
+      const float l = loss.value().item();
+      if (!std::isfinite(l))
+        throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
+                               std::to_string(epoch + 1) + ", batch " + std::to_string(b.number + 1) +
+                               "; stopped before updating the weights. " + result.last_checkpoint +
+                               " (if present) holds the last good state; try a lower --lr");
+      tape.backward(loss);
+      optimizer.step();
+      ++steps;
+      pos.batches_done = b.number + 1;
+      pos.loss_sum += double(l) * double(b.images.dim(0));
+      pos.samples += b.images.dim(0);
+      progress.update(pos.samples, steps, pos.loss_sum / double(pos.samples));
+      if (interrupt && interrupt->requested()) {
+        save_checkpoint(result.last_checkpoint, model, &optimizer, run_metadata(options, data, pos, result.history));
+        if (console)
+          std::fprintf(console, "\nmriae: stopped in epoch %lld after batch %lld; %s holds the state (--resume it)\n",
+                       (long long)(epoch + 1), (long long)pos.batches_done, result.last_checkpoint.c_str());
+        result.interrupted = true;
+        return result;
+      }
+    }
+    const double loss = pos.loss_sum / double(pos.samples);
+    const double val_loss = evaluate_loss(model, val_loader);
+    const std::string line = progress.end_epoch(loss, val_loss, steps);
+    if (log) log << "epoch " << epoch + 1 << "/" << options.epochs << " " << line << std::endl;
+    result.history.push_back({epoch + 1, loss, val_loss, progress.epoch_seconds()});
+    pos = {epoch + 1, 0, 0.0, 0, pos.best_val_loss};
+    const bool best = val_loss < pos.best_val_loss;
+    if (best) pos.best_val_loss = val_loss;
+    const CheckpointMetadata meta = run_metadata(options, data, pos, result.history);
+    save_checkpoint(result.last_checkpoint, model, &optimizer, meta);
+    if (best) save_checkpoint(result.best_checkpoint, model, &optimizer, meta);
+    write_text_atomic((out / "history.csv").string(), history_csv(result.history));
+    std::string why;
+    if (!plot_history(result.history, (out / "loss.png").string(), &why) && console && !plot_warned) {
+      std::fprintf(console, "mriae: warning: loss.png not drawn: %s\n", why.c_str());
+      plot_warned = true;
+    }
+  }
+  return result;
+}
+
+}  // namespace mriae
