@@ -1,0 +1,13 @@
+#pragma once
+// Per-channel sums on the GPU, deterministic (fixed-order double accumulation).
+#include <cuda_runtime_api.h>
+
+#include "kernels/cpu/shape.h"
+
+namespace mriae::cuda {
+
+// out[c] += sum over n, h, w of x[n, c, h, w]: the bias gradient of a convolution, computed as the CPU
+// kernel does (conv3x3_backward's db) where cuDNN's own reduction is not known to be deterministic.
+void channel_sum_accumulate(const float* x, float* out, const cpu::Dims& d, cudaStream_t stream);
+
+}  // namespace mriae::cuda
