@@ -82,7 +82,8 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
       float* dw = gw ? w.grad_accumulator().data() : nullptr;
       float* db = gb ? b.grad_accumulator().data() : nullptr;
       if (gpu) {
-        ON_CUDA("conv2d3x3", cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k));
+        ON_CUDA("conv2d3x3",
+                cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k));
         return;
       }
       Tensor scratch = Tensor::empty(scratch_shape);
@@ -200,8 +201,8 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
     throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(xd.c) + " channels");
   const Device dev = x.device();
   if (state.moving_mean.device() != dev)
-    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") + device_name(state.moving_mean.device()) +
-                                " but the input on " + device_name(dev));
+    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
+                                device_name(state.moving_mean.device()) + " but the input on " + device_name(dev));
   const bool gpu = dev == Device::CUDA;
   Tensor y = Tensor::empty(x.shape(), dev);
   if (!training) {

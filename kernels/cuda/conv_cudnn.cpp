@@ -90,7 +90,8 @@ template <typename Perf> bool acceptable(const Perf& p, const ConvOptions& o) {
   return p.memory <= o.max_workspace_bytes;
 }
 
-// The fastest acceptable result (Find returns them fastest first), or an error listing what was found.
+// The first acceptable result (Find lists the fastest first, the heuristics their best guess first), or
+// an error listing what cuDNN offered.
 template <typename Perf>
 const Perf& pick(const std::vector<Perf>& found, int returned, const ConvOptions& o, const char* what,
                  const cpu::Dims& xd, int k) {
@@ -98,8 +99,8 @@ const Perf& pick(const std::vector<Perf>& found, int returned, const ConvOptions
     if (acceptable(found[i], o)) return found[i];
   std::ostringstream msg;
   msg << "cuDNN offers no usable " << what << " algorithm for " << shape_text(xd, k)
-      << (o.deterministic ? " (deterministic" : " (non-deterministic allowed") << ", " << (o.tf32 ? "TF32" : "strict FP32")
-      << ", workspace <= " << (o.max_workspace_bytes >> 20) << " MiB); cuDNN returned:";
+      << (o.deterministic ? " (deterministic" : " (non-deterministic allowed") << ", "
+      << (o.tf32 ? "TF32" : "strict FP32") << ", workspace <= " << (o.max_workspace_bytes >> 20) << " MiB); cuDNN returned:";
   for (int i = 0; i < returned; ++i)
     msg << " [" << algo_name(found[i].algo) << ": " << cudnnGetErrorString(found[i].status) << ", "
         << math_name(found[i].mathType) << ", " << (found[i].determinism == CUDNN_DETERMINISTIC ? "" : "non-")
@@ -225,9 +226,15 @@ Conv3x3::Plan& Conv3x3::plan(const cpu::Dims& xd, int k) {
   std::vector<cudnnConvolutionFwdAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
   int returned = 0;
   // The non-Ex Find benchmarks on buffers it allocates itself, so it cannot clobber an output that
-  // backward accumulates into. It runs once per shape, in the first step.
-  MRIAE_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(handle_, p->x, p->w, p->fwd, p->y, int(found.size()),
-                                                         &returned, found.data()));
+  // backward accumulates into. It runs once per shape, in the first step. Deterministic mode ranks by
+  // cuDNN's heuristics instead, which time nothing: every process then makes the same choice, and so
+  // computes the same bits (timing noise could otherwise pick another deterministic algorithm).
+  if (options_.deterministic)
+    MRIAE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, p->x, p->w, p->fwd, p->y, int(found.size()),
+                                                             &returned, found.data()));
+  else
+    MRIAE_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithm(handle_, p->x, p->w, p->fwd, p->y, int(found.size()),
+                                                           &returned, found.data()));
   const auto& best = pick(found, returned, options_, "forward", xd, k);
   p->fwd_algo = best.algo;
   MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p->fwd, run_math(options_, best.mathType)));
@@ -247,8 +254,12 @@ void Conv3x3::choose_backward(Plan& p) {
     MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_algos));
     std::vector<cudnnConvolutionBwdDataAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
     int returned = 0;
-    MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle_, p.w, p.y, p.bwd_data, p.x,
-                                                                int(found.size()), &returned, found.data()));
+    if (options_.deterministic)
+      MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                    int(found.size()), &returned, found.data()));
+    else
+      MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                  int(found.size()), &returned, found.data()));
     const auto& best = pick(found, returned, options_, "backward-data", p.xd, p.k);
     p.bwd_data_algo = best.algo;
     MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_data, run_math(options_, best.mathType)));
@@ -261,8 +272,12 @@ void Conv3x3::choose_backward(Plan& p) {
     MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_algos));
     std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
     int returned = 0;
-    MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, p.x, p.y, p.bwd_filter, p.w,
-                                                                  int(found.size()), &returned, found.data()));
+    if (options_.deterministic)
+      MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p.x, p.y, p.bwd_filter, p.w,
+                                                                      int(found.size()), &returned, found.data()));
+    else
+      MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, p.x, p.y, p.bwd_filter, p.w,
+                                                                    int(found.size()), &returned, found.data()));
     const auto& best = pick(found, returned, options_, "backward-filter", p.xd, p.k);
     p.bwd_filter_algo = best.algo;
     MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, run_math(options_, best.mathType)));

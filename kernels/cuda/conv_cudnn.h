@@ -3,8 +3,9 @@
 // CPU kernel's contract (kernels/cpu/conv2d.h): backward ACCUMULATES into dx, dw and db. Every cuDNN
 // call of the project is in conv_cudnn.cpp.
 //
-// Algorithms are benchmarked once per shape (cudnnFind*) and cached by shape, so a new batch size gets
-// its own choice. The object is not thread-safe: one training thread drives it.
+// Algorithms are chosen once per shape and cached by shape, so a new batch size gets its own choice:
+// benchmarked with cudnnFind*, or in deterministic mode ranked by cuDNN's heuristics (no timing, so
+// every process chooses alike). The object is not thread-safe: one training thread drives it.
 #include <cuda_runtime_api.h>
 
 #include <array>
@@ -30,8 +31,9 @@ void cudnn_destroy(cudnnContext* handle) noexcept;
 std::string cudnn_version();
 
 struct ConvOptions {
-  // Only algorithms that cuDNN marks CUDNN_DETERMINISTIC; the bias gradient by our own fixed-order
-  // reduction instead of cudnnConvolutionBackwardBias, whose determinism cuDNN does not document.
+  // Only algorithms that cuDNN marks CUDNN_DETERMINISTIC, chosen by heuristics rather than timing; the
+  // bias gradient by our own fixed-order reduction instead of cudnnConvolutionBackwardBias, whose
+  // determinism cuDNN does not document.
   bool deterministic = false;
   // Allow TF32 tensor cores. Off (the default): strict FP32, CUDNN_FMA_MATH.
   bool tf32 = false;
