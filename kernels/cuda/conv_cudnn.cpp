@@ -149,8 +149,9 @@ struct Conv3x3::Plan {
   cudnnConvolutionBwdDataAlgo_t bwd_data_algo{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo{};
   size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
-  // Backward algorithms are searched on the first backward, so inference never pays for them.
-  bool backward_ready = false;
+  // Backward algorithms are chosen when first needed: inference never pays for them, and the first
+  // layer (whose input needs no gradient) never searches backward-data.
+  bool bwd_data_ready = false, bwd_filter_ready = false;
 
   Plan() = default;
   Plan(const Plan&) = delete;
@@ -247,45 +248,46 @@ Conv3x3::Plan& Conv3x3::plan(const cpu::Dims& xd, int k) {
   return ref;
 }
 
-void Conv3x3::choose_backward(Plan& p) {
-  if (p.backward_ready) return;
-  {
-    int max_algos = 0;
-    MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_algos));
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
-    int returned = 0;
-    if (options_.deterministic)
-      MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, p.bwd_data, p.x,
-                                                                    int(found.size()), &returned, found.data()));
-    else
-      MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle_, p.w, p.y, p.bwd_data, p.x,
+void Conv3x3::choose_backward_data(Plan& p) {
+  if (p.bwd_data_ready) return;
+  int max_algos = 0;
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_algos));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
+  int returned = 0;
+  if (options_.deterministic)
+    MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, p.bwd_data, p.x,
                                                                   int(found.size()), &returned, found.data()));
-    const auto& best = pick(found, returned, options_, "backward-data", p.xd, p.k);
-    p.bwd_data_algo = best.algo;
-    MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_data, run_math(options_, best.mathType)));
-    MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, p.w, p.y, p.bwd_data, p.x,
-                                                                   p.bwd_data_algo, &p.bwd_data_ws));
-    p.bwd_data_ws = std::max(p.bwd_data_ws, best.memory);
-  }
-  {
-    int max_algos = 0;
-    MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_algos));
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
-    int returned = 0;
-    if (options_.deterministic)
-      MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p.x, p.y, p.bwd_filter, p.w,
-                                                                      int(found.size()), &returned, found.data()));
-    else
-      MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, p.x, p.y, p.bwd_filter, p.w,
+  else
+    MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                int(found.size()), &returned, found.data()));
+  const auto& best = pick(found, returned, options_, "backward-data", p.xd, p.k);
+  p.bwd_data_algo = best.algo;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_data, run_math(options_, best.mathType)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                 p.bwd_data_algo, &p.bwd_data_ws));
+  p.bwd_data_ws = std::max(p.bwd_data_ws, best.memory);
+  p.bwd_data_ready = true;
+}
+
+void Conv3x3::choose_backward_filter(Plan& p) {
+  if (p.bwd_filter_ready) return;
+  int max_algos = 0;
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_algos));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
+  int returned = 0;
+  if (options_.deterministic)
+    MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p.x, p.y, p.bwd_filter, p.w,
                                                                     int(found.size()), &returned, found.data()));
-    const auto& best = pick(found, returned, options_, "backward-filter", p.xd, p.k);
-    p.bwd_filter_algo = best.algo;
-    MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, run_math(options_, best.mathType)));
-    MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p.x, p.y, p.bwd_filter, p.w,
-                                                                     p.bwd_filter_algo, &p.bwd_filter_ws));
-    p.bwd_filter_ws = std::max(p.bwd_filter_ws, best.memory);
-  }
-  p.backward_ready = true;
+  else
+    MRIAE_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(handle_, p.x, p.y, p.bwd_filter, p.w,
+                                                                  int(found.size()), &returned, found.data()));
+  const auto& best = pick(found, returned, options_, "backward-filter", p.xd, p.k);
+  p.bwd_filter_algo = best.algo;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, run_math(options_, best.mathType)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p.x, p.y, p.bwd_filter, p.w,
+                                                                   p.bwd_filter_algo, &p.bwd_filter_ws));
+  p.bwd_filter_ws = std::max(p.bwd_filter_ws, best.memory);
+  p.bwd_filter_ready = true;
 }
 
 void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, const cpu::Dims& xd, int k) {
@@ -301,7 +303,8 @@ void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, 
 void Conv3x3::backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
                        const cpu::Dims& xd, int k) {
   Plan& p = plan(xd, k);
-  if (dx || dw) choose_backward(p);
+  if (dx) choose_backward_data(p);
+  if (dw) choose_backward_filter(p);
   // beta = 1 throughout: the gradients accumulate, as on the CPU.
   const float one = 1.0f;
   if (db) {
@@ -336,10 +339,11 @@ std::string Conv3x3::describe(const cpu::Dims& xd, int k) const {
   };
   std::ostringstream o;
   o << "fwd " << algo_name(p.fwd_algo) << " (" << math_of(p.fwd) << ", " << p.fwd_ws << " B workspace)";
-  if (p.backward_ready)
-    o << ", bwd-data " << algo_name(p.bwd_data_algo) << " (" << math_of(p.bwd_data) << ", " << p.bwd_data_ws
-      << " B), bwd-filter " << algo_name(p.bwd_filter_algo) << " (" << math_of(p.bwd_filter) << ", "
-      << p.bwd_filter_ws << " B)";
+  if (p.bwd_data_ready)
+    o << ", bwd-data " << algo_name(p.bwd_data_algo) << " (" << math_of(p.bwd_data) << ", " << p.bwd_data_ws << " B)";
+  if (p.bwd_filter_ready)
+    o << ", bwd-filter " << algo_name(p.bwd_filter_algo) << " (" << math_of(p.bwd_filter) << ", " << p.bwd_filter_ws
+      << " B)";
   return o.str();
 }
 

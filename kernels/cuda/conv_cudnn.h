@@ -70,7 +70,8 @@ class Conv3x3 {
   struct Plan;
   using Key = std::array<int, 5>;
   Plan& plan(const cpu::Dims& xd, int k);
-  void choose_backward(Plan& p);
+  void choose_backward_data(Plan& p);
+  void choose_backward_filter(Plan& p);
   void* workspace(size_t bytes);
 
   cudnnContext* handle_;
