@@ -107,10 +107,11 @@ int main(int argc, char** argv) {
       } else if (l.kind == LayerSpec::BatchNorm) {
         Tensor x = dev(n), y = dev(n), dy = dev(n), dx = dev(n), g = dev(c, 1.0f), be = dev(c), mean = dev(c),
                invstd = dev(c), var = dev(c), dg = dev(c), dbe = dev(c),
-               scratch = dev(cuda::batchnorm_backward_scratch_elems(d));
+               fscratch = dev(int64_t(cuda::batchnorm_forward_scratch_bytes(d) / 4)),
+               scratch = dev(int64_t(cuda::batchnorm_backward_scratch_bytes(d) / 4));
         const double f = time_ms([&] {
           cuda::batchnorm_forward_train(x.data(), g.data(), be.data(), y.data(), mean.data(), invstd.data(),
-                                        var.data(), d, 1e-3f, s);
+                                        var.data(), fscratch.data(), d, 1e-3f, s);
         });
         const double b = time_ms([&] {
           cuda::batchnorm_backward_train(x.data(), dy.data(), g.data(), mean.data(), invstd.data(), dx.data(),

@@ -219,13 +219,16 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
   }
 
   Tensor mean = Tensor::empty(cs, dev), invstd = Tensor::empty(cs, dev), var = Tensor::empty(cs, dev);
-  if (gpu)
-    ON_CUDA("batchnorm", cuda::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(),
-                                                       y.data(), mean.data(), invstd.data(), var.data(), xd, opt.eps,
-                                                       stream()));
-  else
+  if (gpu) {
+    ON_CUDA("batchnorm", {
+      Storage scratch(cuda::batchnorm_forward_scratch_bytes(xd), Device::CUDA);
+      cuda::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(),
+                                    mean.data(), invstd.data(), var.data(), scratch.data(), xd, opt.eps, stream());
+    });
+  } else {
     cpu::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(),
                                  invstd.data(), var.data(), xd, opt.eps);
+  }
   const int64_t count = int64_t(xd.n) * xd.plane();
   ++state.steps;
   if (opt.rule == MovingStatsRule::Keras) {
@@ -257,7 +260,7 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
       float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
       if (gpu) {
         ON_CUDA("batchnorm", {
-          Tensor scratch = Tensor::empty({cuda::batchnorm_backward_scratch_elems(xd)}, Device::CUDA);
+          Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
           cuda::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
                                          invstd.data(), dx, dgamma, dbeta, scratch.data(), xd, stream());
         });

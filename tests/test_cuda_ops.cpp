@@ -33,7 +33,10 @@ namespace cuda = mriae::cuda;
 
 namespace {
 
-const std::vector<Dims> kShapes = {{3, 5, 7, 9}, {1, 3, 2, 2}, {3, 32, 176, 176}, {2, 64, 88, 88}, {3, 128, 44, 44}};
+// Small odd shapes; the model's activations (32 channels at 176x176, 64 at 88x88, 128 at 44x44) with odd
+// batch sizes; and a batch whose channel reductions split its 5 planes unevenly over 4 blocks.
+const std::vector<Dims> kShapes = {{3, 5, 7, 9},     {1, 3, 2, 2},     {3, 32, 176, 176},
+                                   {2, 64, 88, 88},  {3, 128, 44, 44}, {5, 4, 100, 100}};
 
 std::string str(const Dims& d) {
   return "[" + std::to_string(d.n) + ", " + std::to_string(d.c) + ", " + std::to_string(d.h) + ", " +
@@ -169,9 +172,10 @@ TEST_CASE("batchnorm training forward, inference forward and backward match the 
                                 d, eps);
 
     Guarded gx(x), ggamma(gamma), gbeta(beta), gy = Guarded::sized(n), gmean = Guarded::sized(d.c),
-        ginvstd = Guarded::sized(d.c), gvar = Guarded::sized(d.c);
+        ginvstd = Guarded::sized(d.c), gvar = Guarded::sized(d.c),
+        fscratch = Guarded::sized(int64_t(cuda::batchnorm_forward_scratch_bytes(d) / sizeof(float)));
     cuda::batchnorm_forward_train(gx.data(), ggamma.data(), gbeta.data(), gy.data(), gmean.data(), ginvstd.data(),
-                                  gvar.data(), d, eps, stream());
+                                  gvar.data(), fscratch.data(), d, eps, stream());
     const auto y = gy.values();
     check_finite("batchnorm forward", y);
     check_close("batchnorm mean", gmean.values(), mean_ref, 1e-12, kUlpRel);
@@ -182,10 +186,11 @@ TEST_CASE("batchnorm training forward, inference forward and backward match the 
     CHECK_GUARDS(gmean);
     CHECK_GUARDS(ginvstd);
     CHECK_GUARDS(gvar);
+    CHECK_GUARDS(fscratch);
 
     // Backward from the CPU's statistics, so only the backward kernels are compared.
     Guarded gdy(dy), gdx(dx0), gdgamma(dgamma0), gdbeta(dbeta0), rmean(mean_ref), rinvstd(invstd_ref),
-        scratch = Guarded::sized(cuda::batchnorm_backward_scratch_elems(d));
+        scratch = Guarded::sized(int64_t(cuda::batchnorm_backward_scratch_bytes(d) / sizeof(float)));
     cuda::batchnorm_backward_train(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(), gdx.data(),
                                    gdgamma.data(), gdbeta.data(), scratch.data(), d, stream());
     check_close("batchnorm backward dx", gdx.values(), dx_ref, 1e-10, 1e-5);

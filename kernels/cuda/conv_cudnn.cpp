@@ -311,7 +311,8 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
     if (options_.deterministic) {
       cudaStream_t stream = nullptr;
       MRIAE_CUDNN_CHECK(cudnnGetStream(handle_, &stream));
-      channel_sum_accumulate(dy, db, cpu::Dims{xd.n, k, xd.h, xd.w}, stream);
+      const cpu::Dims yd{xd.n, k, xd.h, xd.w};
+      channel_sum_accumulate(dy, db, yd, workspace(channel_sum_scratch_bytes(yd)), stream);
     } else {
       MRIAE_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle_, &one, p.y, dy, &one, p.bias, db));
     }
