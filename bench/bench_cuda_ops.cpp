@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
         const double f = time_ms([&] { conv.forward(x.data(), w.data(), b.data(), y.data(), d, k); });
         // The first layer's input needs no gradient.
         float* dxp = l.index == 1 ? nullptr : dx.data();
-        const double g = time_ms([&] { conv.backward(x.data(), w.data(), dy.data(), dxp, dw.data(), db.data(), d, k); });
+        const double g =
+            time_ms([&] { conv.backward(x.data(), w.data(), dy.data(), dxp, dw.data(), db.data(), d, k); });
         row("conv" + std::to_string(l.index) + " -> " + std::to_string(k), str(d), f, g);
         const Dims yd{batch, k, h, h};
         const int64_t m = yd.count();
@@ -97,7 +98,8 @@ int main(int argc, char** argv) {
           row("sigmoid", str(yd), time_ms([&] { cuda::sigmoid_forward(y.data(), r.data(), m, s); }),
               time_ms([&] { cuda::sigmoid_backward(r.data(), dy.data(), dr.data(), m, s); }));
           Tensor loss = dev(1), scratch = dev(int64_t(cuda::mse_forward_scratch_bytes() / 4));
-          row("mse", str(yd), time_ms([&] { cuda::mse_forward(r.data(), y.data(), m, loss.data(), scratch.data(), s); }),
+          row("mse", str(yd),
+              time_ms([&] { cuda::mse_forward(r.data(), y.data(), m, loss.data(), scratch.data(), s); }),
               time_ms([&] { cuda::mse_backward(r.data(), y.data(), loss.data(), dr.data(), m, s); }));
         } else {
           row("relu", str(yd), time_ms([&] { cuda::relu_forward(y.data(), r.data(), m, s); }),

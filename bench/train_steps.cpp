@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
       opt.step();
       const float l = loss.value().item();  // waits for the step's GPU work
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      if (step == 1 && device == Device::CUDA) allocs_after_first = Context::get().allocator(device).stats().system_allocs;
+      if (step == 1 && device == Device::CUDA)
+        allocs_after_first = Context::get().allocator(device).stats().system_allocs;
       if (!a.quiet) std::printf("step %d loss %.7g time %.2f ms\n", step, double(l), ms.back());
       if (!std::isfinite(l)) {
         std::fprintf(stderr, "train_steps: loss is not finite at step %d\n", step);

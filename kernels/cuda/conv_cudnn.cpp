@@ -100,7 +100,8 @@ const Perf& pick(const std::vector<Perf>& found, int returned, const ConvOptions
   std::ostringstream msg;
   msg << "cuDNN offers no usable " << what << " algorithm for " << shape_text(xd, k)
       << (o.deterministic ? " (deterministic" : " (non-deterministic allowed") << ", "
-      << (o.tf32 ? "TF32" : "strict FP32") << ", workspace <= " << (o.max_workspace_bytes >> 20) << " MiB); cuDNN returned:";
+      << (o.tf32 ? "TF32" : "strict FP32") << ", workspace <= " << (o.max_workspace_bytes >> 20)
+      << " MiB); cuDNN returned:";
   for (int i = 0; i < returned; ++i)
     msg << " [" << algo_name(found[i].algo) << ": " << cudnnGetErrorString(found[i].status) << ", "
         << math_name(found[i].mathType) << ", " << (found[i].determinism == CUDNN_DETERMINISTIC ? "" : "non-")
