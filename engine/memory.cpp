@@ -7,22 +7,12 @@
 
 #ifdef MRIAE_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "engine/cuda_context.h"
+#include "kernels/cuda/check.h"
 #endif
 
 namespace mriae {
-
-namespace {
-
-#ifdef MRIAE_WITH_CUDA
-void check_cuda(cudaError_t e, const char* what, const char* file, int line) {
-  if (e != cudaSuccess)
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(e) + " at " + file + ":" +
-                             std::to_string(line));
-}
-#define MRIAE_CUDA_CHECK(call) check_cuda((call), #call, __FILE__, __LINE__)
-#endif
-
-}  // namespace
 
 Context::Context()
     : host_(
@@ -33,27 +23,45 @@ Context& Context::get() {
   return ctx;
 }
 
-CachingAllocator& Context::allocator(Device d) {
-  if (d == Device::CPU) return host_;
 #ifdef MRIAE_WITH_CUDA
-  if (!cuda_) {
-    if (!cuda_available()) throw std::runtime_error("a CUDA tensor was asked for, but no CUDA GPU is visible");
+void Context::init_cuda() {
+  // std::call_once retries if this throws (no GPU), so a later call reports the same clear error.
+  std::call_once(cuda_once_, [this] {
+    auto* context = new CudaContext();
+    // The CudaContext is never deleted. Statics are destroyed after the CUDA runtime has begun its own
+    // teardown at exit, and destroying cuDNN or cuBLAS handles then can crash; the driver reclaims
+    // everything when the process ends.
+    cuda_context_ = context;
     cuda_ = std::make_unique<CachingAllocator>(
         "GPU",
         [](size_t bytes) -> void* {
           void* p = nullptr;
           if (cudaMalloc(&p, bytes) != cudaSuccess) {
-            cudaGetLastError();  // clear the sticky out-of-memory error so later calls see a clean state
+            cudaGetLastError();  // clear the out-of-memory error so later calls see a clean state
             return nullptr;
           }
           return p;
         },
+        // cudaFree waits for the device to be idle, so no queued kernel still uses the block. Its status
+        // is not checked: at exit the runtime may already be gone, and there is nothing to do about it.
         [](void* p) { cudaFree(p); },
         []() -> size_t {
           size_t free_b = 0, total = 0;
           return cudaMemGetInfo(&free_b, &total) == cudaSuccess ? free_b : 0;
         });
-  }
+  });
+}
+
+CudaContext& Context::cuda() {
+  init_cuda();
+  return *cuda_context_;
+}
+#endif
+
+CachingAllocator& Context::allocator(Device d) {
+  if (d == Device::CPU) return host_;
+#ifdef MRIAE_WITH_CUDA
+  init_cuda();
   return *cuda_;
 #else
   throw std::runtime_error("a CUDA tensor was asked for, but this build has no CUDA backend (MRIAE_CUDA=OFF)");
@@ -73,19 +81,23 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
     return;
   }
 #ifdef MRIAE_WITH_CUDA
-  MRIAE_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  const cudaStream_t stream = Context::get().cuda().compute_stream();
+  MRIAE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+  // The host side is pageable memory the caller may read or free as soon as we return.
+  if (dst_device == Device::CPU || src_device == Device::CPU) MRIAE_CUDA_CHECK(cudaStreamSynchronize(stream));
 #else
   throw std::runtime_error("copy to or from a CUDA tensor in a build without the CUDA backend");
 #endif
 }
 
 void zero_bytes(void* dst, Device device, size_t bytes) {
+  if (bytes == 0) return;
   if (device == Device::CPU) {
     std::memset(dst, 0, bytes);
     return;
   }
 #ifdef MRIAE_WITH_CUDA
-  MRIAE_CUDA_CHECK(cudaMemset(dst, 0, bytes));
+  MRIAE_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, Context::get().cuda().compute_stream()));
 #else
   throw std::runtime_error("zeroing a CUDA tensor in a build without the CUDA backend");
 #endif

@@ -10,6 +10,16 @@
 #include "kernels/cpu/optim.h"
 #include "kernels/cpu/pooling.h"
 
+#ifdef MRIAE_WITH_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/batchnorm.h"
+#include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/loss.h"
+#include "kernels/cuda/optim.h"
+#include "kernels/cuda/pooling.h"
+#endif
+
 namespace mriae {
 
 namespace {
@@ -25,9 +35,19 @@ void same_device(const char* op, const Var& a, const Var& b) {
                                 " and " + device_name(b.device()) + ")");
 }
 
-[[noreturn]] void no_cuda_kernel(const char* op) {
-  throw std::runtime_error(std::string(op) + ": this build has no CUDA kernel for it; run with --device cpu");
+[[noreturn]] [[maybe_unused]] void no_cuda_kernel(const char* op) {
+  throw std::runtime_error(std::string(op) + ": this build has no CUDA backend; run with --device cpu");
 }
+
+// ON_CUDA(op, call) is the CUDA kernel call in a CUDA build and an error naming the op otherwise, so each
+// op shows both backends side by side without #ifdefs. GPU work goes to the compute stream, in order.
+#ifdef MRIAE_WITH_CUDA
+#define ON_CUDA(op, ...) __VA_ARGS__
+cudaStream_t stream() { return Context::get().cuda().compute_stream(); }
+cuda::Conv3x3& cudnn_conv() { return Context::get().cuda().conv(); }
+#else
+#define ON_CUDA(op, ...) no_cuda_kernel(op)
+#endif
 
 bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requires_grad(); }
 
@@ -43,50 +63,72 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
                                 shape_str(x.shape()) + " (expected [K, " + std::to_string(xd.c) + ", 3, 3])");
   const int k = int(ws[0]);
   if (b.shape() != Shape{k}) throw std::invalid_argument("conv2d3x3: bias shape " + shape_str(b.shape()) + " for " + std::to_string(k) + " filters");
-  if (x.device() == Device::CUDA) no_cuda_kernel("conv2d3x3");
+  const bool gpu = x.device() == Device::CUDA;
 
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
-  {
+  if (gpu) {
+    ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
+  } else {
     Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
     cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
   Var out(y, gx || gw || gb);
   if (gx || gw || gb) {
-    tape->record([x, w, b, out, xd, k, gx, gw, gb]() {
+    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu]() {
       if (!out.has_grad()) return;
+      float* dx = gx ? x.grad_accumulator().data() : nullptr;
+      float* dw = gw ? w.grad_accumulator().data() : nullptr;
+      float* db = gb ? b.grad_accumulator().data() : nullptr;
+      if (gpu) {
+        ON_CUDA("conv2d3x3",
+                cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k));
+        return;
+      }
       Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
-      cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(),
-                            gx ? x.grad_accumulator().data() : nullptr, gw ? w.grad_accumulator().data() : nullptr,
-                            gb ? b.grad_accumulator().data() : nullptr, xd, k, scratch.data());
+      cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k, scratch.data());
     });
   }
   return out;
 }
 
 Var relu(Tape* tape, const Var& x) {
-  if (x.device() == Device::CUDA) no_cuda_kernel("relu");
+  const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty(x.shape(), x.device());
-  cpu::relu_forward(x.value().data(), y.data(), y.numel());
+  if (gpu)
+    ON_CUDA("relu", cuda::relu_forward(x.value().data(), y.data(), y.numel(), stream()));
+  else
+    cpu::relu_forward(x.value().data(), y.data(), y.numel());
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
-    tape->record([x, out]() {
+    tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
-      cpu::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
+      if (gpu)
+        ON_CUDA("relu", cuda::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(),
+                                            x.value().numel(), stream()));
+      else
+        cpu::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
     });
   }
   return out;
 }
 
 Var sigmoid(Tape* tape, const Var& x) {
-  if (x.device() == Device::CUDA) no_cuda_kernel("sigmoid");
+  const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty(x.shape(), x.device());
-  cpu::sigmoid_forward(x.value().data(), y.data(), y.numel());
+  if (gpu)
+    ON_CUDA("sigmoid", cuda::sigmoid_forward(x.value().data(), y.data(), y.numel(), stream()));
+  else
+    cpu::sigmoid_forward(x.value().data(), y.data(), y.numel());
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
-    tape->record([x, out]() {
+    tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
-      cpu::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
+      if (gpu)
+        ON_CUDA("sigmoid", cuda::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(),
+                                                  x.value().numel(), stream()));
+      else
+        cpu::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
     });
   }
   return out;
@@ -95,15 +137,24 @@ Var sigmoid(Tape* tape, const Var& x) {
 Var maxpool2(Tape* tape, const Var& x) {
   const cpu::Dims xd = dims_of(x.value(), "maxpool2");
   if (xd.h < 2 || xd.w < 2) throw std::invalid_argument("maxpool2: input " + shape_str(x.shape()) + " is smaller than the 2x2 window");
-  if (x.device() == Device::CUDA) no_cuda_kernel("maxpool2");
+  const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty({xd.n, xd.c, xd.h / 2, xd.w / 2}, x.device());
+  // On the input's device: the backward kernel reads it there.
   auto argmax = std::make_shared<Storage>(size_t(y.numel()) * sizeof(int32_t), x.device());
-  cpu::maxpool2_forward(x.value().data(), y.data(), static_cast<int32_t*>(argmax->data()), xd);
+  auto* idx = static_cast<int32_t*>(argmax->data());
+  if (gpu)
+    ON_CUDA("maxpool2", cuda::maxpool2_forward(x.value().data(), y.data(), idx, xd, stream()));
+  else
+    cpu::maxpool2_forward(x.value().data(), y.data(), idx, xd);
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
-    tape->record([x, out, argmax, xd]() {
+    tape->record([x, out, argmax, xd, gpu]() {
       if (!out.has_grad()) return;
-      cpu::maxpool2_backward(out.grad().data(), static_cast<const int32_t*>(argmax->data()), x.grad_accumulator().data(), xd);
+      const auto* idx = static_cast<const int32_t*>(argmax->data());
+      if (gpu)
+        ON_CUDA("maxpool2", cuda::maxpool2_backward(out.grad().data(), idx, x.grad_accumulator().data(), xd, stream()));
+      else
+        cpu::maxpool2_backward(out.grad().data(), idx, x.grad_accumulator().data(), xd);
     });
   }
   return out;
@@ -111,14 +162,20 @@ Var maxpool2(Tape* tape, const Var& x) {
 
 Var upsample2(Tape* tape, const Var& x) {
   const cpu::Dims xd = dims_of(x.value(), "upsample2");
-  if (x.device() == Device::CUDA) no_cuda_kernel("upsample2");
+  const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty({xd.n, xd.c, xd.h * 2, xd.w * 2}, x.device());
-  cpu::upsample2_forward(x.value().data(), y.data(), xd);
+  if (gpu)
+    ON_CUDA("upsample2", cuda::upsample2_forward(x.value().data(), y.data(), xd, stream()));
+  else
+    cpu::upsample2_forward(x.value().data(), y.data(), xd);
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
-    tape->record([x, out, xd]() {
+    tape->record([x, out, xd, gpu]() {
       if (!out.has_grad()) return;
-      cpu::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd);
+      if (gpu)
+        ON_CUDA("upsample2", cuda::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd, stream()));
+      else
+        cpu::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd);
     });
   }
   return out;
@@ -141,39 +198,75 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
   const Shape cs{xd.c};
   if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
     throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(xd.c) + " channels");
-  if (x.device() == Device::CUDA) no_cuda_kernel("batchnorm");
-  Tensor y = Tensor::empty(x.shape(), x.device());
+  const Device dev = x.device();
+  if (state.moving_mean.device() != dev)
+    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
+                                device_name(state.moving_mean.device()) + " but the input on " + device_name(dev));
+  const bool gpu = dev == Device::CUDA;
+  Tensor y = Tensor::empty(x.shape(), dev);
   if (!training) {
-    cpu::batchnorm_forward_eval(x.value().data(), gamma.value().data(), beta.value().data(),
-                                state.moving_mean.data(), state.moving_var.data(), y.data(), xd, opt.eps);
     if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
       throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
+    if (gpu)
+      ON_CUDA("batchnorm", cuda::batchnorm_forward_eval(x.value().data(), gamma.value().data(), beta.value().data(),
+                                                        state.moving_mean.data(), state.moving_var.data(), y.data(),
+                                                        xd, opt.eps, stream()));
+    else
+      cpu::batchnorm_forward_eval(x.value().data(), gamma.value().data(), beta.value().data(),
+                                  state.moving_mean.data(), state.moving_var.data(), y.data(), xd, opt.eps);
     return Var(y);
   }
 
-  Tensor mean = Tensor::empty(cs), invstd = Tensor::empty(cs), var = Tensor::empty(cs);
-  cpu::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(),
-                               invstd.data(), var.data(), xd, opt.eps);
+  Tensor mean = Tensor::empty(cs, dev), invstd = Tensor::empty(cs, dev), var = Tensor::empty(cs, dev);
+  if (gpu) {
+    ON_CUDA("batchnorm", {
+      Storage scratch(cuda::batchnorm_forward_scratch_bytes(xd), Device::CUDA);
+      cuda::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(),
+                                    mean.data(), invstd.data(), var.data(), scratch.data(), xd, opt.eps, stream());
+    });
+  } else {
+    cpu::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(),
+                                 invstd.data(), var.data(), xd, opt.eps);
+  }
   const int64_t count = int64_t(xd.n) * xd.plane();
   ++state.steps;
-  if (opt.rule == MovingStatsRule::Keras)
-    cpu::bn_moving_update_keras(state.hidden_mean.data(), state.hidden_var.data(), state.moving_mean.data(),
-                                state.moving_var.data(), mean.data(), var.data(), xd.c, count, state.steps,
-                                opt.momentum);
-  else
-    cpu::bn_moving_update_plain(state.moving_mean.data(), state.moving_var.data(), mean.data(), var.data(), xd.c,
-                                count, opt.momentum);
+  if (opt.rule == MovingStatsRule::Keras) {
+    if (gpu)
+      ON_CUDA("batchnorm", cuda::bn_moving_update_keras(state.hidden_mean.data(), state.hidden_var.data(),
+                                                        state.moving_mean.data(), state.moving_var.data(), mean.data(),
+                                                        var.data(), xd.c, count, state.steps, opt.momentum, stream()));
+    else
+      cpu::bn_moving_update_keras(state.hidden_mean.data(), state.hidden_var.data(), state.moving_mean.data(),
+                                  state.moving_var.data(), mean.data(), var.data(), xd.c, count, state.steps,
+                                  opt.momentum);
+  } else {
+    if (gpu)
+      ON_CUDA("batchnorm", cuda::bn_moving_update_plain(state.moving_mean.data(), state.moving_var.data(), mean.data(),
+                                                        var.data(), xd.c, count, opt.momentum, stream()));
+    else
+      cpu::bn_moving_update_plain(state.moving_mean.data(), state.moving_var.data(), mean.data(), var.data(), xd.c,
+                                  count, opt.momentum);
+  }
 
   const bool any = needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta);
   Var out(y, any);
   if (any) {
     const bool gx = needs_grad(tape, x);
-    tape->record([x, gamma, beta, out, mean, invstd, xd, gx]() {
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu]() {
       if (!out.has_grad()) return;
+      float* dx = gx ? x.grad_accumulator().data() : nullptr;
+      float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
+      float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
+      if (gpu) {
+        ON_CUDA("batchnorm", {
+          Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
+          cuda::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
+                                         invstd.data(), dx, dgamma, dbeta, scratch.data(), xd, stream());
+        });
+        return;
+      }
       cpu::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
-                                    invstd.data(), gx ? x.grad_accumulator().data() : nullptr,
-                                    gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr,
-                                    beta.requires_grad() ? beta.grad_accumulator().data() : nullptr, xd);
+                                    invstd.data(), dx, dgamma, dbeta, xd);
     });
   }
   return out;
@@ -183,14 +276,32 @@ Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {
   if (target.shape() != y.shape())
     throw std::invalid_argument("mse_loss: target shape " + shape_str(target.shape()) + " differs from prediction " +
                                 shape_str(y.shape()));
-  if (y.device() == Device::CUDA) no_cuda_kernel("mse_loss");
-  const float loss = cpu::mse_forward(y.value().data(), target.data(), y.value().numel());
-  Var out(Tensor::full({1}, loss, y.device()), needs_grad(tape, y));
+  if (target.device() != y.device())
+    throw std::invalid_argument(std::string("mse_loss: target on ") + device_name(target.device()) +
+                                " but the prediction on " + device_name(y.device()));
+  const bool gpu = y.device() == Device::CUDA;
+  Var out;
+  if (gpu) {
+    // The loss stays on the device: reading it (item()) is the caller's choice of synchronisation point.
+    ON_CUDA("mse_loss", {
+      Tensor loss = Tensor::empty({1}, Device::CUDA);
+      Storage partials(cuda::mse_forward_scratch_bytes(), Device::CUDA);
+      cuda::mse_forward(y.value().data(), target.data(), y.value().numel(), loss.data(), partials.data(), stream());
+      out = Var(loss, needs_grad(tape, y));
+    });
+  } else {
+    const float loss = cpu::mse_forward(y.value().data(), target.data(), y.value().numel());
+    out = Var(Tensor::full({1}, loss, y.device()), needs_grad(tape, y));
+  }
   if (needs_grad(tape, y)) {
-    tape->record([y, target, out]() {
+    tape->record([y, target, out, gpu]() {
       if (!out.has_grad()) return;
-      cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), y.grad_accumulator().data(),
-                        y.value().numel());
+      if (gpu)
+        ON_CUDA("mse_loss", cuda::mse_backward(y.value().data(), target.data(), out.grad().data(),
+                                               y.grad_accumulator().data(), y.value().numel(), stream()));
+      else
+        cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), y.grad_accumulator().data(),
+                          y.value().numel());
     });
   }
   return out;

@@ -4,6 +4,11 @@
 
 #include "kernels/cpu/optim.h"
 
+#ifdef MRIAE_WITH_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/optim.h"
+#endif
+
 namespace mriae {
 
 RMSprop::RMSprop(ParameterSet& params, const RMSpropOptions& options) : params_(params), opt_(options) {
@@ -14,9 +19,16 @@ RMSprop::RMSprop(ParameterSet& params, const RMSpropOptions& options) : params_(
 
 void RMSprop::step() {
   const Tensor& p = params_.flat_values();
-  if (p.device() == Device::CUDA)
-    throw std::runtime_error("RMSprop: this build has no CUDA kernel for it; run with --device cpu");
-  cpu::rmsprop_update(p.data(), acc_.data(), params_.flat_grads().data(), p.numel(), opt_.lr, opt_.rho, opt_.eps);
+  if (p.device() == Device::CUDA) {
+#ifdef MRIAE_WITH_CUDA
+    cuda::rmsprop_update(p.data(), acc_.data(), params_.flat_grads().data(), p.numel(), opt_.lr, opt_.rho, opt_.eps,
+                         Context::get().cuda().compute_stream());
+#else
+    throw std::runtime_error("RMSprop: this build has no CUDA backend; run with --device cpu");
+#endif
+  } else {
+    cpu::rmsprop_update(p.data(), acc_.data(), params_.flat_grads().data(), p.numel(), opt_.lr, opt_.rho, opt_.eps);
+  }
   ++steps_;
 }
 

@@ -1,0 +1,56 @@
+#include "apps/train_command.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <memory>
+
+#include "apps/data_paths.h"
+#include "apps/interrupt.h"
+#include "apps/trainer.h"
+
+namespace mriae {
+
+void add_data_options(CLI::App& cmd, DataOptions& d);
+
+void add_data_options(CLI::App& cmd, DataOptions& d) {
+  cmd.add_option("--axis", d.axis, "Slice axis: 0, 1 (the tutorial's vol[:, j, :]) or 2")->capture_default_str();
+  cmd.add_option("--slices", d.slices, "Slice range start:stop along the axis (default: the central --central slices)");
+  cmd.add_option("--central", d.central, "How many central slices to take when --slices is not given")
+      ->capture_default_str();
+  cmd.add_option("--normalize", d.normalize,
+                 "Min-max normalisation over the 'train' slices or over 'all' of them (the tutorial)")
+      ->capture_default_str();
+  cmd.add_option("--pad", d.pad, "Zero padding to a multiple of 4: 'top-left' (the tutorial) or 'centre'")
+      ->capture_default_str();
+  cmd.add_option("--split", d.split, "Validation split by 'slices' (the tutorial) or whole 'subjects'")
+      ->capture_default_str();
+  cmd.add_option("--val-fraction", d.val_fraction, "Fraction held out for validation")->capture_default_str();
+  cmd.add_option("--seed", d.seed, "Seed of the split, the shuffling and the initial weights")->capture_default_str();
+}
+
+void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
+  auto opt = std::make_shared<TrainOptions>();
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  CLI::App* cmd = app.add_subcommand("train", "Train the autoencoder on NIfTI volumes (the tutorial's fit())");
+  cmd->add_option("--data", *inputs, "NIfTI files or folders of them")->required();
+  cmd->add_option("--out", opt->out_dir, "Output folder: checkpoints, history.csv, loss.png, config.json")->required();
+  cmd->add_option("--epochs", opt->epochs, "Epochs to train in all (a resumed run counts those done)")
+      ->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
+  cmd->add_option("--lr", opt->lr, "RMSprop learning rate")->capture_default_str();
+  cmd->add_option("--device", opt->device, "auto (a GPU when present), cuda or cpu")->capture_default_str();
+  cmd->add_option("--resume", opt->resume, "Continue from this checkpoint (last.safetensors of an earlier run)");
+  cmd->add_flag("--quiet", opt->quiet, "No progress output");
+  cmd->add_option("--log", opt->log_file, "Also append each epoch's line to this file");
+  add_data_options(*cmd, opt->data);
+  cmd->callback([opt, inputs, &interrupt] {
+    opt->data.paths = expand_data_paths(*inputs);
+    const TrainResult r = train(*opt, opt->quiet ? nullptr : stdout, &interrupt);
+    if (!opt->quiet && !r.interrupted && !r.history.empty())
+      std::printf("done: %zu epochs; weights in %s (best val_loss: %s)\n", r.history.size(), r.last_checkpoint.c_str(),
+                  r.best_checkpoint.c_str());
+  });
+}
+
+}  // namespace mriae

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The GPU suite. On a machine with an NVIDIA GPU (nvcc, cuDNN, cmake; PyTorch with CUDA if present) it
+# builds mriae for the GPU it finds, runs every test including the GPU ones, runs compute-sanitizer
+# (memcheck, racecheck, synccheck) over a few training steps, runs the benchmarks of the build's bench
+# directory, and writes one markdown report, OUT_DIR/report.md, with a log per step in OUT_DIR/logs.
+#
+#   bench/gpu_suite.sh OUT_DIR
+#
+# Installs nothing and needs no network. Exit status 0 when every step passed. Optional environment:
+#   MRIAE_SUITE_BUILD_DIR  build directory (default: <repository>/build-gpu-suite)
+#   MRIAE_CUDA_ARCH        CMAKE_CUDA_ARCHITECTURES, instead of the compute capability nvidia-smi reports
+#   JOBS                   parallel build jobs (default: nproc)
+set -uo pipefail  # not -e: a failed step is recorded and the suite goes on
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: $0 OUT_DIR" >&2
+  exit 2
+fi
+mkdir -p "$1/logs" || exit 2
+out=$(cd "$1" && pwd)
+logs=$out/logs
+report=$out/report.md
+src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${MRIAE_SUITE_BUILD_DIR:-$src/build-gpu-suite}
+jobs=${JOBS:-$(nproc)}
+
+names=()
+results=()
+durations=()
+notes=()
+failed=0
+
+# record NAME STATUS SECONDS NOTE
+record() {
+  names+=("$1")
+  results+=("$2")
+  durations+=("$3")
+  notes+=("$4")
+  case $2 in PASS | SKIP*) ;; *) failed=1 ;; esac
+  echo "   $2 ($3 s)"
+}
+
+# run_step required|optional NAME NOTE COMMAND...: runs COMMAND with its output in logs/NAME.log.
+# Exit 77 means "no GPU": a failure for a required step, a skip for an optional one.
+run_step() {
+  local need=$1 name=$2 note=$3
+  shift 3
+  local start rc status
+  echo "== $name: $*"
+  start=$(date +%s)
+  "$@" >"$logs/$name.log" 2>&1
+  rc=$?
+  if [[ $rc -eq 0 ]]; then
+    status=PASS
+  elif [[ $rc -eq 77 && $need == optional ]]; then
+    status="SKIP (exit 77)"
+  elif [[ $rc -eq 77 ]]; then
+    status="FAIL (exit 77: no usable GPU)"
+  else
+    status="FAIL (exit $rc)"
+  fi
+  record "$name" "$status" "$(($(date +%s) - start))" "$note"
+  return "$rc"
+}
+
+not_run() {
+  echo "== $1: not run ($2)"
+  record "$1" "FAIL (not run: $2)" 0 "$3"
+}
+
+# ---- the machine
+gpu="none found"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  gpu=$(nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader 2>&1)
+fi
+arch=${MRIAE_CUDA_ARCH:-}
+if [[ -z $arch ]] && command -v nvidia-smi >/dev/null 2>&1; then
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | tr -d '. ' | sort -u | paste -sd ';' -)
+fi
+nvcc_bin=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+cuda_version=$("$nvcc_bin" --version 2>/dev/null | grep -o 'release [0-9.]*, V[0-9.]*' || echo "nvcc not found")
+cudnn_header=""
+for d in /usr/local/cuda/include /usr/include /usr/include/x86_64-linux-gnu /usr/include/aarch64-linux-gnu; do
+  if [[ -f $d/cudnn_version.h ]]; then
+    cudnn_header=$d/cudnn_version.h
+    break
+  fi
+done
+cudnn_version="header not found"
+if [[ -n $cudnn_header ]]; then
+  cudnn_version=$(awk '/#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) /{v = v (v ? "." : "") $3} END {print v}' "$cudnn_header")
+fi
+sanitizer=$(command -v compute-sanitizer || true)
+if [[ -z $sanitizer && -x /usr/local/cuda/bin/compute-sanitizer ]]; then
+  sanitizer=/usr/local/cuda/bin/compute-sanitizer
+fi
+torch_version="not available"
+have_torch=0
+if torch_line=$(python3 -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda, "available:", torch.cuda.is_available())' 2>/dev/null); then
+  torch_version=$torch_line
+  [[ $torch_line == *"available: True" ]] && have_torch=1
+fi
+commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(git -C "$src" status --porcelain 2>/dev/null) ]]; then commit="$commit (with uncommitted changes)"; fi
+
+# ---- build
+built=0
+if [[ -z $arch ]]; then
+  not_run configure "no GPU found by nvidia-smi and MRIAE_CUDA_ARCH unset" "cmake"
+  not_run build "not configured" "cmake --build"
+else
+  if run_step required configure "cmake, CMAKE_CUDA_ARCHITECTURES=$arch" \
+    cmake -S "$src" -B "$build" -DMRIAE_CUDA=ON -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CUDA_ARCHITECTURES=$arch"; then
+    if run_step required build "cmake --build, $jobs jobs" cmake --build "$build" -j "$jobs"; then
+      built=1
+    fi
+  else
+    not_run build "configure failed" "cmake --build"
+  fi
+fi
+
+# ---- tests, sanitizers, benchmarks
+train=$build/bench/train_steps
+if [[ $built -eq 1 ]]; then
+  run_step required cpu-tests "ctest: every test but the GPU suite" \
+    ctest --test-dir "$build" --output-on-failure -E '^mriae_gpu_tests$'
+  run_step required gpu-tests "mriae_gpu_tests: every CUDA op vs CPU, training parity, determinism, allocations" \
+    "$build/tests/mriae_gpu_tests" --duration=true
+
+  # A few whole training steps (an odd batch, every op forward and backward, RMSprop) under each tool.
+  for tool in memcheck racecheck synccheck; do
+    if [[ -z $sanitizer ]]; then
+      not_run "sanitizer-$tool" "compute-sanitizer not found" "compute-sanitizer --tool $tool"
+    else
+      run_step required "sanitizer-$tool" "compute-sanitizer --tool $tool over 2 training steps, batch 3, 64x64" \
+        "$sanitizer" --tool "$tool" --error-exitcode 99 "$train" --device cuda --steps 2 --batch 3 --size 64
+    fi
+  done
+
+  for exe in "$build"/bench/bench_*; do
+    [[ -x $exe ]] || continue
+    run_step required "$(basename "$exe")" "benchmark" "$exe"
+  done
+  run_step required train-b32 "train_steps: 20 steps, batch 32, 176x176, strict FP32" \
+    "$train" --device cuda --steps 20 --batch 32 --size 176
+  run_step required train-b32-tf32 "train_steps: 20 steps, batch 32, 176x176, TF32 allowed" \
+    "$train" --device cuda --steps 20 --batch 32 --size 176 --tf32
+  run_step required train-b32-deterministic "train_steps: 20 steps, batch 32, 176x176, deterministic" \
+    "$train" --device cuda --steps 20 --batch 32 --size 176 --deterministic
+else
+  not_run tests "no build" "ctest and mriae_gpu_tests"
+fi
+if [[ $have_torch -eq 1 ]]; then
+  run_step optional torch-reference "PyTorch, same model and step: 20 steps, batch 32, 176x176, strict FP32" \
+    python3 "$src/bench/torch_reference.py" --steps 20 --batch 32 --size 176
+else
+  echo "== torch-reference: skipped (PyTorch with CUDA not available)"
+  record torch-reference "SKIP (PyTorch with CUDA not available)" 0 "PyTorch reference timing"
+fi
+
+# ---- the report
+runtime_line=$(grep -m1 '^device: cuda' "$logs/train-b32.log" 2>/dev/null || echo "not measured")
+{
+  echo "# mriae GPU suite"
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Commit: $commit"
+  echo "- GPU (name, driver, compute capability, memory): $gpu"
+  echo "- CUDA toolkit: $cuda_version"
+  echo "- cuDNN headers: $cudnn_version"
+  echo "- Runtime, as train_steps reports it: ${runtime_line#device: }"
+  echo "- CMAKE_CUDA_ARCHITECTURES: ${arch:-none}"
+  echo "- PyTorch: $torch_version"
+  echo
+  if [[ $failed -eq 0 ]]; then echo "**All steps passed.**"; else echo "**Some steps FAILED.**"; fi
+  echo
+  echo "| step | result | seconds | what |"
+  echo "|---|---|---|---|"
+  for i in "${!names[@]}"; do
+    echo "| ${names[$i]} | ${results[$i]} | ${durations[$i]} | ${notes[$i]} |"
+  done
+  echo
+  echo "## Benchmarks"
+  for name in "${names[@]}"; do
+    case $name in bench_* | train-* | torch-reference) ;; *) continue ;; esac
+    [[ -f $logs/$name.log ]] || continue
+    echo
+    echo "### $name"
+    echo
+    echo '```'
+    # Per-step lines are many; the summary lines carry the result.
+    grep -v '^step [0-9]' "$logs/$name.log" | tail -n 80
+    echo '```'
+  done
+  echo
+  echo "## Logs of the other steps (last lines)"
+  for name in "${names[@]}"; do
+    case $name in bench_* | train-* | torch-reference) continue ;; esac
+    [[ -f $logs/$name.log ]] || continue
+    echo
+    echo "### $name"
+    echo
+    echo '```'
+    tail -n 30 "$logs/$name.log"
+    echo '```'
+  done
+} >"$report"
+
+echo "report: $report"
+exit "$failed"

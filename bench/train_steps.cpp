@@ -1,0 +1,135 @@
+// Runs N training steps of the autoencoder on random data and reports the loss and time of each: the
+// workload for compute-sanitizer in bench/gpu_suite.sh, and a whole-step benchmark.
+//
+//   train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] [--seed N]
+//               [--deterministic] [--tf32] [--quiet]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/rmsprop.h"
+#include "model/autoencoder.h"
+#ifdef MRIAE_WITH_CUDA
+#include "engine/cuda_context.h"
+#endif
+
+namespace {
+
+struct Args {
+  std::string device = "auto";
+  int steps = 5, batch = 4, size = 176;
+  uint64_t seed = 13;
+  bool deterministic = false, tf32 = false, quiet = false;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] "
+               "[--seed N] [--deterministic] [--tf32] [--quiet]\n",
+               why);
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+      return argv[++i];
+    };
+    auto positive = [&]() {
+      const std::string v = value();
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (*end != '\0' || n <= 0 || n > 1000000) usage((k + " needs a positive integer, got '" + v + "'").c_str());
+      return int(n);
+    };
+    if (k == "--device") a.device = value();
+    else if (k == "--steps") a.steps = positive();
+    else if (k == "--batch") a.batch = positive();
+    else if (k == "--size") a.size = positive();
+    else if (k == "--seed") a.seed = uint64_t(positive());
+    else if (k == "--deterministic") a.deterministic = true;
+    else if (k == "--tf32") a.tf32 = true;
+    else if (k == "--quiet") a.quiet = true;
+    else usage(("unknown argument '" + k + "'").c_str());
+  }
+  if (a.size % 4 != 0) usage("--size must be a multiple of 4");
+  return a;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mriae;
+  const Args a = parse(argc, argv);
+  try {
+    const Device device = resolve_device(a.device);
+    std::printf("device: %s", device_name(device));
+#ifdef MRIAE_WITH_CUDA
+    if (device == Device::CUDA) {
+      CudaOptions o;
+      o.deterministic = a.deterministic;
+      o.tf32 = a.tf32;
+      Context::get().cuda().set_options(o);
+      std::printf(" -- %s", Context::get().cuda().describe().c_str());
+    }
+#endif
+    std::printf("\nbatch %d, %dx%d, %d steps%s%s\n", a.batch, a.size, a.size, a.steps,
+                a.deterministic ? ", deterministic" : "", a.tf32 ? ", TF32 allowed" : "");
+
+    AutoencoderConfig config;
+    config.seed = a.seed;
+    config.device = device;
+    Autoencoder model(config);
+    RMSprop opt(model.parameters(), RMSpropOptions{});
+
+    // Images in [0, 1), like the normalised MRI slices; the autoencoder's target is its input.
+    Rng rng(a.seed + 1);
+    std::vector<float> host(size_t(a.batch) * size_t(a.size) * size_t(a.size));
+    for (float& v : host) v = float(rng.uniform());
+    const Tensor batch = Tensor::from_vector({a.batch, 1, a.size, a.size}, host, device);
+
+    std::vector<double> ms;
+    size_t allocs_after_first = 0;
+    for (int step = 1; step <= a.steps; ++step) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Tape tape;
+      model.parameters().zero_grad();
+      Var y = model.forward(&tape, Var(batch), true);
+      Var loss = mse_loss(&tape, y, batch);
+      tape.backward(loss);
+      opt.step();
+      const float l = loss.value().item();  // waits for the step's GPU work
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (step == 1 && device == Device::CUDA)
+        allocs_after_first = Context::get().allocator(device).stats().system_allocs;
+      if (!a.quiet) std::printf("step %d loss %.7g time %.2f ms\n", step, double(l), ms.back());
+      if (!std::isfinite(l)) {
+        std::fprintf(stderr, "train_steps: loss is not finite at step %d\n", step);
+        return 1;
+      }
+    }
+    if (ms.size() > 1) {
+      double sum = 0;
+      for (size_t i = 1; i < ms.size(); ++i) sum += ms[i];
+      const double mean = sum / double(ms.size() - 1);
+      std::printf("mean step time (steps 2-%d): %.2f ms, %.1f images/s\n", a.steps, mean, 1000.0 * a.batch / mean);
+    }
+    if (device == Device::CUDA) {
+      const auto s = Context::get().allocator(device).stats();
+      std::printf("GPU memory: %zu MiB in use, %zu MiB cached; system allocations after step 1: %zu\n",
+                  s.bytes_in_use >> 20, s.bytes_cached >> 20, s.system_allocs - allocs_after_first);
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "train_steps: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,33 @@
+#pragma once
+// Batch normalisation on the GPU; same contract as kernels/cpu/batchnorm.h. Channel statistics are
+// reduced in double in a fixed order (see reduce.cuh): the results are deterministic.
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+
+#include "kernels/cpu/shape.h"
+
+namespace mriae::cuda {
+
+// Bytes of device scratch (8-byte aligned) that batchnorm_forward_train needs.
+size_t batchnorm_forward_scratch_bytes(const cpu::Dims& d);
+
+// Training mode: writes y and the per-channel batch mean, invstd and biased variance (two passes:
+// the mean, then the squared deviations from it).
+void batchnorm_forward_train(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                             float* invstd, float* var, void* scratch, const cpu::Dims& d, float eps,
+                             cudaStream_t stream);
+
+// Inference mode, with the given (moving) mean and variance.
+void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta, const float* mean,
+                            const float* var, float* y, const cpu::Dims& d, float eps, cudaStream_t stream);
+
+// Bytes of device scratch (8-byte aligned) that batchnorm_backward_train needs.
+size_t batchnorm_backward_scratch_bytes(const cpu::Dims& d);
+
+// Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null.
+void batchnorm_backward_train(const float* x, const float* dy, const float* gamma, const float* mean,
+                              const float* invstd, float* dx, float* dgamma, float* dbeta, void* scratch,
+                              const cpu::Dims& d, cudaStream_t stream);
+
+}  // namespace mriae::cuda

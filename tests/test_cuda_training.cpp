@@ -1,0 +1,172 @@
+// The engine on CUDA tensors: full training steps of the autoencoder against the CPU, determinism,
+// the caching allocator's steady state, and the errors a user can meet.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/rmsprop.h"
+#include "gpu_util.h"
+#include "model/autoencoder.h"
+
+using namespace gpu_test;
+using namespace mriae;
+
+namespace {
+
+struct Trainer {
+  Autoencoder model;
+  RMSprop opt;
+  explicit Trainer(Device device, uint64_t seed = 13)
+      : model([&] {
+          AutoencoderConfig c;
+          c.seed = seed;
+          c.device = device;
+          return c;
+        }()),
+        opt(model.parameters(), RMSpropOptions{}) {}
+
+  // One step on `batch` (the autoencoder's target is its input). Returns the loss.
+  float step(const Tensor& batch, Var* output = nullptr) {
+    Tape tape;
+    model.parameters().zero_grad();
+    Var x(batch);
+    Var y = model.forward(&tape, x, true);
+    Var loss = mse_loss(&tape, y, batch);
+    tape.backward(loss);
+    if (output) *output = y;
+    opt.step();
+    return loss.value().item();
+  }
+};
+
+Tensor random_batch(int n, int h, int w, uint64_t seed, Device device) {
+  return Tensor::from_vector({n, 1, h, w}, random_values(int64_t(n) * h * w, seed, 0, 1), device);
+}
+
+}  // namespace
+
+TEST_CASE("training steps of the autoencoder on the GPU follow the CPU") {
+  ScopedCudaOptions strict(CudaOptions{});
+  Trainer cpu(Device::CPU), gpu(Device::CUDA);
+  const int n = 3, h = 176, w = 176;  // the model's resolution, an odd batch
+  for (int step = 1; step <= 3; ++step) {
+    CAPTURE(step);
+    const Tensor batch = random_batch(n, h, w, 100 + uint64_t(step), Device::CPU);
+    // Gradients are compared before the update of the first step, where both start from equal parameters.
+    Var y_cpu, y_gpu;
+    if (step == 1) {
+      Tape tc, tg;
+      for (auto* t : {&cpu, &gpu}) t->model.parameters().zero_grad();
+      const Tensor batch_gpu = batch.to(Device::CUDA);
+      Var lc = mse_loss(&tc, cpu.model.forward(&tc, Var(batch), true), batch);
+      Var lg = mse_loss(&tg, gpu.model.forward(&tg, Var(batch_gpu), true), batch_gpu);
+      const float loss_c = lc.value().item(), loss_g = lg.value().item();
+      INFO("loss cpu " << loss_c << " gpu " << loss_g);
+      CHECK(std::fabs(loss_g - loss_c) <= 1e-5 * std::fabs(loss_c));
+      tc.backward(lc);
+      tg.backward(lg);
+      const auto& pc = cpu.model.parameters().entries();
+      const auto& pg = gpu.model.parameters().entries();
+      for (size_t i = 0; i < pc.size(); ++i)
+        check_close("gradient of " + pc[i].name, pg[i].var.grad().to_vector(), pc[i].var.grad().to_vector(), 1e-6,
+                    1e-3);
+      cpu.opt.step();
+      gpu.opt.step();
+      continue;
+    }
+    const float loss_c = cpu.step(batch, &y_cpu), loss_g = gpu.step(batch.to(Device::CUDA), &y_gpu);
+    INFO("loss cpu " << loss_c << " gpu " << loss_g);
+    CHECK(std::isfinite(loss_g));
+    CHECK(std::fabs(loss_g - loss_c) <= 1e-3 * std::fabs(loss_c));
+    check_close("output", y_gpu.value().to_vector(), y_cpu.value().to_vector(), 1e-4, 1e-2);
+  }
+  check_close("parameters after 3 steps", gpu.model.parameters().flat_values().to_vector(),
+              cpu.model.parameters().flat_values().to_vector(), 1e-4, 5e-2);
+  for (size_t i = 0; i < cpu.model.bn_states().size(); ++i) {
+    CAPTURE(i);
+    const auto& sc = cpu.model.bn_states()[i];
+    const auto& sg = gpu.model.bn_states()[i];
+    CHECK(sc.steps == sg.steps);
+    check_close("moving mean", sg.moving_mean.to_vector(), sc.moving_mean.to_vector(), 1e-4, 1e-2);
+    check_close("moving variance", sg.moving_var.to_vector(), sc.moving_var.to_vector(), 1e-4, 1e-2);
+  }
+
+  // Inference mode uses the moving statistics on both backends.
+  const Tensor batch = random_batch(n, h, w, 200, Device::CPU);
+  const Var yc = cpu.model.forward(nullptr, Var(batch), false);
+  const Var yg = gpu.model.forward(nullptr, Var(batch.to(Device::CUDA)), false);
+  check_close("inference output", yg.value().to_vector(), yc.value().to_vector(), 1e-4, 1e-2);
+}
+
+TEST_CASE("the plain (PyTorch) moving-statistics rule runs on the GPU as on the CPU") {
+  BatchNormOptions o;
+  o.rule = MovingStatsRule::Plain;
+  const Shape s{3, 4, 10, 12};
+  const auto xv = random_values(shape_numel(s), 300, -1, 3);
+  BatchNormState sc = BatchNormState::create(4, Device::CPU), sg = BatchNormState::create(4, Device::CUDA);
+  for (int i = 0; i < 2; ++i) {
+    Var gamma_c(Tensor::full({4}, 1.5f)), beta_c(Tensor::full({4}, 0.5f));
+    Var gamma_g(Tensor::full({4}, 1.5f, Device::CUDA)), beta_g(Tensor::full({4}, 0.5f, Device::CUDA));
+    const Var yc = batchnorm(nullptr, Var(Tensor::from_vector(s, xv)), gamma_c, beta_c, sc, true, o);
+    const Var yg = batchnorm(nullptr, Var(Tensor::from_vector(s, xv, Device::CUDA)), gamma_g, beta_g, sg, true, o);
+    check_close("output", yg.value().to_vector(), yc.value().to_vector(), 1e-10, 1e-5);
+  }
+  check_close("moving mean", sg.moving_mean.to_vector(), sc.moving_mean.to_vector(), 1e-12, 1e-6);
+  check_close("moving variance", sg.moving_var.to_vector(), sc.moving_var.to_vector(), 1e-12, 1e-6);
+}
+
+TEST_CASE("deterministic mode: two runs from one seed give bit-identical losses for 10 steps") {
+  CudaOptions o;
+  o.deterministic = true;
+  ScopedCudaOptions det(o);
+  std::vector<std::vector<float>> losses(2);
+  std::vector<std::vector<float>> params(2);
+  for (int run = 0; run < 2; ++run) {
+    Trainer t(Device::CUDA, 21);
+    for (int step = 0; step < 10; ++step)
+      losses[size_t(run)].push_back(t.step(random_batch(3, 176, 176, 400 + uint64_t(step), Device::CUDA)));
+    params[size_t(run)] = t.model.parameters().flat_values().to_vector();
+  }
+  for (int step = 0; step < 10; ++step) {
+    CAPTURE(step);
+    CHECK(std::isfinite(losses[0][size_t(step)]));
+    CHECK(std::memcmp(&losses[0][size_t(step)], &losses[1][size_t(step)], sizeof(float)) == 0);
+  }
+  CHECK(std::memcmp(params[0].data(), params[1].data(), params[0].size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("after the first step a training step makes no system allocation") {
+  Trainer t(Device::CUDA, 5);
+  const Tensor batch = random_batch(4, 176, 176, 500, Device::CUDA);
+  t.step(batch);
+  const size_t after_first = Context::get().allocator(Device::CUDA).stats().system_allocs;
+  for (int step = 0; step < 3; ++step) CHECK(std::isfinite(t.step(batch)));
+  CHECK(Context::get().allocator(Device::CUDA).stats().system_allocs == after_first);
+}
+
+TEST_CASE("GPU errors are clear") {
+  SUBCASE("out of memory names the size and suggests a smaller batch") {
+    try {
+      Tensor::empty({int64_t(1) << 42}, Device::CUDA);  // 16 TiB
+      FAIL("no OutOfMemory");
+    } catch (const OutOfMemory& e) {
+      const std::string m = e.what();
+      CHECK(m.find("asked for") != std::string::npos);
+      CHECK(m.find("MiB free") != std::string::npos);
+      CHECK(m.find("smaller batch") != std::string::npos);
+    }
+  }
+  SUBCASE("inputs on different devices") {
+    Var x(Tensor::zeros({1, 2, 4, 4}, Device::CUDA));
+    Var w(Tensor::zeros({3, 2, 3, 3})), b(Tensor::zeros({3}));
+    CHECK_THROWS_AS(conv2d3x3(nullptr, x, w, b), std::invalid_argument);
+    CHECK_THROWS_AS(mse_loss(nullptr, x, Tensor::zeros({1, 2, 4, 4})), std::invalid_argument);
+  }
+  SUBCASE("the device is described") {
+    const std::string d = Context::get().cuda().describe();
+    INFO(d);
+    CHECK(d.find("cuDNN") != std::string::npos);
+  }
+}
