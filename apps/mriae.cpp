@@ -4,6 +4,7 @@
 #include <exception>
 #include <iostream>
 
+#include "apps/info_command.h"
 #include "model/summary.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,8 @@ int main(int argc, char** argv) {
   int height = 176, width = 176;
   summary->add_option("--height", height, "Input height (a multiple of 4)")->capture_default_str();
   summary->add_option("--width", width, "Input width (a multiple of 4)")->capture_default_str();
+
+  mriae::add_info_command(app);
 
   CLI11_PARSE(app, argc, argv);
   try {
