@@ -33,7 +33,9 @@ std::vector<unsigned char> read_gzip_range(const std::string& file, int64_t offs
   std::ifstream in(file, std::ios::binary);
   if (!in) throw GzipError("cannot open " + file);
 
-  std::vector<unsigned char> out(static_cast<size_t>(count));
+  // Grown as data arrives rather than sized to `count` at once, so a header that promises far more than the
+  // stream holds costs no more memory than the stream.
+  std::vector<unsigned char> out;
   std::vector<unsigned char> input(size_t(1) << 18), scratch(size_t(1) << 16);
   const int64_t wanted_end = offset + count;
   int64_t produced = 0;  // decompressed bytes so far
@@ -63,8 +65,11 @@ std::vector<unsigned char> read_gzip_range(const std::string& file, int64_t offs
       dst = scratch.data();
       room = std::min<int64_t>(int64_t(scratch.size()), offset - produced);
     } else if (produced < wanted_end) {
-      dst = out.data() + (produced - offset);
-      room = std::min<int64_t>(wanted_end - produced, int64_t(1) << 30);
+      const int64_t have = produced - offset;
+      if (have == int64_t(out.size()))
+        out.resize(size_t(std::min<int64_t>(count, std::max<int64_t>(2 * have, int64_t(1) << 20))));
+      dst = out.data() + have;
+      room = std::min<int64_t>(int64_t(out.size()) - have, int64_t(1) << 30);
     } else {
       dst = scratch.data();
       room = int64_t(scratch.size());
@@ -85,8 +90,8 @@ std::vector<unsigned char> read_gzip_range(const std::string& file, int64_t offs
                                                  "and checksum)"
                                                : "not gzip data");
   if (produced < wanted_end)
-    throw GzipError("the decompressed data has " + std::to_string(produced) + " bytes, " +
-                    std::to_string(wanted_end) + " needed");
+    throw GzipError("the decompressed data has " + std::to_string(produced) + " bytes; " + std::to_string(count) +
+                    " bytes from offset " + std::to_string(offset) + " were needed");
   return out;
 }
 

@@ -17,8 +17,8 @@ class GzipError : public std::runtime_error {
 
 // Returns bytes [offset, offset + count) of the decompressed content of `file`, after inflating every
 // gzip member to its end and checking each one's CRC-32 and length. Memory use is bounded by `count`
-// whatever the stream inflates to. Throws GzipError (without the file name) when the stream is corrupt,
-// truncated or shorter than offset + count.
+// whatever the stream inflates to, and by the stream's real content whatever `count` claims. Throws
+// GzipError (without the file name) when the stream is corrupt, truncated or shorter than offset + count.
 std::vector<unsigned char> read_gzip_range(const std::string& file, int64_t offset, int64_t count);
 
 }  // namespace mriae::io

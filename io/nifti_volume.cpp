@@ -41,22 +41,32 @@ constexpr int kMsbFirst = 2;
 // allocating keeps a bad header from asking for terabytes.
 constexpr int64_t kMaxImageBytes = int64_t(1) << 36;  // 64 GiB
 
-// niftilib turns a zero-sized dimension into 1 while decoding (and then zero-fills data that is not there),
-// so the dimensions are checked on the raw header before niftilib interprets it.
+// Checked on the raw header before niftilib decodes it: niftilib turns a zero-sized dimension into 1 (and
+// then zero-fills data that is not there), and its decoder can overrun its stack on a header whose
+// sizeof_hdr and dim[0] disagree about the byte order (found by io/fuzz/nifti_reader_fuzzer). The byte
+// order is taken from sizeof_hdr, as niftilib's version detection does, and dim must make sense in it.
 // Returns the header's version: 0 = ANALYZE 7.5, 1 = NIfTI-1, 2 = NIfTI-2.
-int check_raw_dims(const std::string& path) {
+int check_raw_header(const std::string& path) {
   int version = -1;
   std::unique_ptr<void, FreeDeleter> raw(nifti_read_header(path.c_str(), &version, 0));
   if (!raw) fail(path, "not a NIfTI-1, NIfTI-2 or ANALYZE 7.5 file (no valid header could be read)");
   int64_t dim[8];
   if (version == 2) {
     auto* h = static_cast<nifti_2_header*>(raw.get());
-    if (h->dim[0] < 1 || h->dim[0] > 7) nifti_swap_8bytes(8, h->dim);  // other byte order
+    if (h->sizeof_hdr != 540) {
+      nifti_swap_4bytes(1, &h->sizeof_hdr);
+      nifti_swap_8bytes(8, h->dim);
+    }
+    if (h->sizeof_hdr != 540) fail(path, "invalid NIfTI-2 header size " + std::to_string(h->sizeof_hdr));
     for (int i = 0; i < 8; ++i) dim[i] = h->dim[i];
   } else {
     // ANALYZE 7.5 (version 0) shares the NIfTI-1 layout up to and including dim.
     auto* h = static_cast<nifti_1_header*>(raw.get());
-    if (h->dim[0] < 1 || h->dim[0] > 7) nifti_swap_2bytes(8, h->dim);
+    if (h->sizeof_hdr != 348) {
+      nifti_swap_4bytes(1, &h->sizeof_hdr);
+      nifti_swap_2bytes(8, h->dim);
+    }
+    if (h->sizeof_hdr != 348) fail(path, "invalid NIfTI-1 header size " + std::to_string(h->sizeof_hdr));
     for (int i = 0; i < 8; ++i) dim[i] = h->dim[i];
   }
   if (dim[0] < 1 || dim[0] > 7)
@@ -163,7 +173,7 @@ LoadedImage load_image(const std::string& path) {
   if (!fs::exists(path, ec)) fail(path, "no such file");
   if (fs::is_directory(path, ec)) fail(path, "is a directory, not an image file");
 
-  const int version = check_raw_dims(path);
+  const int version = check_raw_header(path);
   NimPtr nim(nifti_image_read(path.c_str(), 0));  // the header (and extensions) only
   if (!nim) fail(path, "niftilib could not decode the header (not a valid NIfTI or ANALYZE image)");
   LoadedImage img;

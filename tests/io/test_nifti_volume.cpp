@@ -1,5 +1,6 @@
 // The NIfTI reader: every datatype, every file kind, scaling, 4-D frames, and clean failures on bad input.
 #include <doctest/doctest.h>
+#include <zlib.h>
 
 #include <cmath>
 #include <cstddef>
@@ -276,6 +277,19 @@ TEST_CASE("bad input fails with an exception naming the file and the problem") {
     write_bytes(dir.file("c.nii.gz"), bytes);
     CHECK_THROWS_WITH_AS(read_volume(dir.file("c.nii.gz")), doctest::Contains("corrupt gzip"), NiftiError);
   }
+  SUBCASE(".nii.gz whose header claims far more data than the stream holds") {
+    // 1024^3 float32 voxels (4 GiB) claimed, 64 bytes present: refused after inflating what is there,
+    // without allocating what the header claims.
+    write_image(dir.file("big.nii"), {4, 4, 1}, NIFTI_TYPE_FLOAT32, noise.data());
+    auto bytes = read_bytes(dir.file("big.nii"));
+    const int16_t dims[4] = {3, 1024, 1024, 1024};
+    std::memcpy(bytes.data() + offsetof(nifti_1_header, dim), dims, sizeof dims);
+    gzFile gz = gzopen(dir.file("big.nii.gz").c_str(), "wb");
+    REQUIRE(gz != nullptr);
+    REQUIRE(gzwrite(gz, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
+    REQUIRE(gzclose(gz) == Z_OK);
+    CHECK_THROWS_WITH_AS(read_volume(dir.file("big.nii.gz")), doctest::Contains("4294967296 bytes from offset"), NiftiError);
+  }
   SUBCASE("truncated .nii and .img") {
     write_image(dir.file("t.nii"), {32, 32, 32}, NIFTI_TYPE_FLOAT32, noise.data());
     auto bytes = read_bytes(dir.file("t.nii"));
@@ -307,6 +321,19 @@ TEST_CASE("bad input fails with an exception naming the file and the problem") {
     std::memcpy(bytes.data() + offsetof(nifti_1_header, dim) + 2 * sizeof(int16_t), &zero, sizeof zero);
     write_bytes(dir.file("z.nii"), bytes);
     CHECK_THROWS_WITH_AS(read_volume(dir.file("z.nii")), doctest::Contains("dimension 2 has size 0"), NiftiError);
+  }
+  SUBCASE("header whose dim and sizeof_hdr disagree on the byte order") {
+    // Found by the fuzzer: niftilib's decoder overran its stack on such a NIfTI-2 header.
+    write_image(dir.file("n2.nii"), {3, 2, 4}, NIFTI_TYPE_FLOAT32, noise.data(), 2);
+    auto bytes = read_bytes(dir.file("n2.nii"));
+    nifti_swap_8bytes(8, bytes.data() + offsetof(nifti_2_header, dim));
+    write_bytes(dir.file("n2.nii"), bytes);
+    CHECK_THROWS_WITH_AS(read_volume(dir.file("n2.nii")), doctest::Contains("dim[0]"), NiftiError);
+    write_image(dir.file("n1.nii"), {3, 2, 4}, NIFTI_TYPE_FLOAT32, noise.data());
+    bytes = read_bytes(dir.file("n1.nii"));
+    nifti_swap_2bytes(8, bytes.data() + offsetof(nifti_1_header, dim));
+    write_bytes(dir.file("n1.nii"), bytes);
+    CHECK_THROWS_WITH_AS(read_volume(dir.file("n1.nii")), doctest::Contains("dim[0]"), NiftiError);
   }
   SUBCASE("a directory") {
     CHECK_THROWS_WITH_AS(read_volume(dir.file("")), doctest::Contains("directory"), NiftiError);
