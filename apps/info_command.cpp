@@ -60,7 +60,10 @@ std::string describe_image(const std::string& path) {
   row("datatype") << io::datatype_name(h.datatype) << " (code " << h.datatype << ", " << h.bytes_per_voxel
                   << (h.bytes_per_voxel == 1 ? " byte" : " bytes") << " per voxel)\n";
   row("scaling");
-  if (h.has_scaling())
+  const bool identity = h.has_scaling() && h.scl_slope == 1.0 && (h.scl_inter == 0.0 || !std::isfinite(h.scl_inter));
+  if (identity)
+    o << "identity (scl_slope 1, scl_inter 0)\n";
+  else if (h.has_scaling())
     o << "value * " << h.scl_slope << " + " << (std::isfinite(h.scl_inter) ? h.scl_inter : 0.0) << " (applied)\n";
   else
     o << "none (scl_slope " << h.scl_slope << ")\n";
@@ -85,7 +88,7 @@ std::string describe_image(const std::string& path) {
   if (s.non_finite == s.voxels)
     o << "no finite voxel";
   else
-    o << "min " << s.min << ", max " << s.max << (h.has_scaling() ? " (scaled)" : "");
+    o << "min " << s.min << ", max " << s.max << (h.has_scaling() && !identity ? " (after scaling)" : "");
   if (s.non_finite) o << "; " << s.non_finite << " NaN or infinite voxels";
   o << "\n";
   if (!h.descrip.empty()) row("description") << h.descrip << "\n";

@@ -39,7 +39,7 @@ class TempDir {
 
 // Writes an image of the given dims (up to 7) and niftilib datatype; `bytes` must be nvox * nbyper. The
 // file kind follows the name (.nii, .nii.gz, .hdr/.img) and `version` (1 or 2). `tweak` may change header
-// fields (scaling, qform...) before writing.
+// fields (scaling, qform...) before writing. Version 0 writes an ANALYZE 7.5 .hdr/.img pair.
 inline void write_image(const std::string& path, const std::vector<int64_t>& dims, int datatype, const void* bytes,
                         int version = 1, const std::function<void(nifti_image&)>& tweak = {}) {
   int64_t d[8] = {int64_t(dims.size()), 1, 1, 1, 1, 1, 1, 1};
@@ -55,6 +55,7 @@ inline void write_image(const std::string& path, const std::vector<int64_t>& dim
     throw std::runtime_error("nifti_set_filenames failed for " + path);
   }
   const std::string written = nim->fname;
+  if (version == 0) nim->nifti_type = NIFTI_FTYPE_ANALYZE;
   if (version == 2) {
     // niftilib 3.0.1 writes NIfTI-1 whatever nifti_type says (or, for a one-file NIfTI-2, overwrites the
     // header with the data), so a NIfTI-2 .nii is put together here: its header, an empty extension

@@ -118,6 +118,15 @@ TEST_CASE("file kinds: .nii, .nii.gz, .hdr/.img pair, NIfTI-2, big-endian") {
     check_ramp(v);
     CHECK(v.header.two_files);
   }
+  SUBCASE("ANALYZE 7.5") {
+    write_image(dir.file("an.hdr"), {5, 6, 7}, NIFTI_TYPE_FLOAT32, ramp.data(), 0);
+    const auto bytes = read_bytes(dir.file("an.hdr"));
+    REQUIRE(bytes.size() == 348);
+    CHECK(std::string(bytes.data() + 344, 3) != "ni1");  // no NIfTI magic: really ANALYZE
+    const Volume v = read_volume(dir.file("an.img"));
+    check_ramp(v);
+    CHECK(v.header.version == 0);
+  }
   SUBCASE("NIfTI-2") {
     write_image(dir.file("a2.nii"), {5, 6, 7}, NIFTI_TYPE_FLOAT32, ramp.data(), 2);
     const auto bytes = read_bytes(dir.file("a2.nii"));
