@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -46,10 +47,16 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   add_data_options(*cmd, opt->data);
   cmd->callback([opt, inputs, &interrupt] {
     opt->data.paths = expand_data_paths(*inputs);
-    const TrainResult r = train(*opt, opt->quiet ? nullptr : stdout, &interrupt);
-    if (!opt->quiet && !r.interrupted && !r.history.empty())
-      std::printf("done: %zu epochs; weights in %s (best val_loss: %s)\n", r.history.size(), r.last_checkpoint.c_str(),
+    interrupt.set_graceful(true);
+    const TrainResult r = train(*opt, opt->quiet ? nullptr : stdout, [&interrupt] { return interrupt.requested(); });
+    interrupt.set_graceful(false);
+    if (!opt->quiet && !r.interrupted && !r.history.empty()) {
+      const auto best = std::min_element(r.history.begin(), r.history.end(),
+                                         [](const EpochRecord& a, const EpochRecord& b) { return a.val_loss < b.val_loss; });
+      std::printf("done: %lld epochs; last weights in %s, best (val_loss %.4g at epoch %lld) in %s\n",
+                  (long long)r.history.back().epoch, r.last_checkpoint.c_str(), best->val_loss, (long long)best->epoch,
                   r.best_checkpoint.c_str());
+    }
   });
 }
 

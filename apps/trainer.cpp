@@ -8,7 +8,6 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "apps/interrupt.h"
 #include "apps/progress.h"
 #include "engine/rmsprop.h"
 #include "io/batch_loader.h"
@@ -84,7 +83,7 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
 
 }  // namespace
 
-TrainResult train(const TrainOptions& options, std::FILE* console, InterruptWatcher* interrupt) {
+TrainResult train(const TrainOptions& options, std::FILE* console, const std::function<bool()>& stop_requested) {
   options.validate();
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
@@ -151,7 +150,6 @@ TrainResult train(const TrainOptions& options, std::FILE* console, InterruptWatc
                  (long long)data.split.validation.size(), (long long)data.slices.height(),
                  (long long)data.slices.width(), device_name(device));
   Progress progress(console, console && ::isatty(::fileno(console)));
-  if (interrupt) interrupt->set_graceful(true);
   bool plot_warned = false;
 
   for (int64_t epoch = pos.epochs_done; epoch < options.epochs; ++epoch) {
@@ -176,7 +174,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, InterruptWatc
       pos.loss_sum += double(l) * double(b.images.dim(0));
       pos.samples += b.images.dim(0);
       progress.update(pos.samples, steps, pos.loss_sum / double(pos.samples));
-      if (interrupt && interrupt->requested()) {
+      if (stop_requested && stop_requested()) {
         save_checkpoint(result.last_checkpoint, model, &optimizer, run_metadata(options, data, pos, result.history));
         if (console)
           std::fprintf(console, "\nmriae: stopped in epoch %lld after batch %lld; %s holds the state (--resume it)\n",

@@ -2,6 +2,7 @@
 // The training run behind `mriae train`: the tutorial's fit() with what users of a training engine expect
 // around it (progress, history, plot, checkpoints every epoch, exact resume, clean interruption).
 #include <cstdio>
+#include <functional>
 #include <stdexcept>
 #include <string>
 
@@ -9,8 +10,6 @@
 #include "apps/run_files.h"
 
 namespace mriae {
-
-class InterruptWatcher;
 
 // A NaN or infinite loss: training stops before the step that produced it updates any weight.
 class TrainingDiverged : public std::runtime_error {
@@ -27,7 +26,8 @@ struct TrainResult {
 // Runs (or, with options.resume, continues) training; writes into options.out_dir:
 //   config.json, history.csv, loss.png, last.safetensors (every epoch and on interruption),
 //   best.safetensors (lowest val_loss so far).
-// console: progress output (null for none). interrupt may be null.
-TrainResult train(const TrainOptions& options, std::FILE* console, InterruptWatcher* interrupt);
+// console: progress output (null for none). stop_requested, polled after every step, ends the run with a
+// checkpoint of the exact position (Ctrl-C); it may be empty.
+TrainResult train(const TrainOptions& options, std::FILE* console, const std::function<bool()>& stop_requested = {});
 
 }  // namespace mriae
