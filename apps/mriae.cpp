@@ -5,6 +5,7 @@
 #include <exception>
 #include <iostream>
 
+#include "apps/evaluate_command.h"
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
 #include "apps/train_command.h"
@@ -25,6 +26,7 @@ int main(int argc, char** argv) {
 
   mriae::add_info_command(app);
   mriae::add_train_command(app, interrupt);
+  mriae::add_evaluate_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,11 +1,5 @@
 #include "apps/run_files.h"
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cerrno>
 
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "apps/gnuplot.h"
 #include "apps/run_config.h"
 
 namespace mriae {
@@ -58,38 +53,24 @@ std::vector<EpochRecord> parse_history_csv(const std::string& text) {
 }
 
 bool plot_history(const std::vector<EpochRecord>& history, const std::string& png_path, std::string* why) {
-  const std::string data = png_path + ".dat.tmp", script = png_path + ".gp.tmp", tmp_png = png_path + ".tmp";
+  const std::string data = png_path + ".dat.tmp", tmp_png = png_path + ".tmp";
   {
     std::ofstream d(data);
     for (auto& r : history) d << r.epoch << ' ' << exact(r.loss) << ' ' << exact(r.val_loss) << '\n';
-    std::ofstream g(script);
-    // The tutorial's figure: training loss as blue dots, validation loss as a blue line. A log scale, since
-    // over 300 epochs the loss falls by three orders of magnitude.
-    g << "set terminal pngcairo size 800,560 font 'sans,11'\n"
-      << "set output '" << tmp_png << "'\n"
-      << "set title 'Training and validation loss'\n"
-      << "set xlabel 'epoch'\nset ylabel 'mean squared error'\nset logscale y\nset grid\nset key top right\n"
-      << "plot '" << data << "' using 1:2 with points pt 7 ps 0.6 lc rgb '#1f3fbf' title 'Training loss', \\\n"
-      << "     '' using 1:3 with lines lw 2 lc rgb '#1f3fbf' title 'Validation loss'\n";
   }
-  // posix_spawn rather than fork: this process has OpenMP and loader threads.
-  posix_spawn_file_actions_t quiet;
-  posix_spawn_file_actions_init(&quiet);
-  posix_spawn_file_actions_addopen(&quiet, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&quiet, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-  std::string arg0 = "gnuplot", arg1 = script;
-  char* argv[] = {arg0.data(), arg1.data(), nullptr};
-  pid_t pid = -1;
-  int status = -1;
-  const int spawned = posix_spawnp(&pid, "gnuplot", &quiet, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&quiet);
-  if (spawned == 0) ::waitpid(pid, &status, 0);
+  // The tutorial's figure: training loss as blue dots, validation loss as a blue line. A log scale, since over
+  // 300 epochs the loss falls by three orders of magnitude.
+  std::ostringstream g;
+  g << "set terminal pngcairo size 800,560 font 'sans,11'\n"
+    << "set output " << gnuplot_quote(tmp_png) << "\n"
+    << "set title 'Training and validation loss'\n"
+    << "set xlabel 'epoch'\nset ylabel 'mean squared error'\nset logscale y\nset grid\nset key top right\n"
+    << "plot " << gnuplot_quote(data) << " using 1:2 with points pt 7 ps 0.6 lc rgb '#1f3fbf' title 'Training loss', \\\n"
+    << "     '' using 1:3 with lines lw 2 lc rgb '#1f3fbf' title 'Validation loss'\n";
+  const bool ok = run_gnuplot(g.str(), png_path + ".gp.tmp", why);
   std::remove(data.c_str());
-  std::remove(script.c_str());
-  if (spawned != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (!ok) {
     std::remove(tmp_png.c_str());
-    if (why)
-      *why = spawned == ENOENT ? "gnuplot is not installed (Debian: apt-get install gnuplot-nox)" : "gnuplot failed";
     return false;
   }
   if (std::rename(tmp_png.c_str(), png_path.c_str()) != 0) {

@@ -1,0 +1,200 @@
+#include "apps/evaluation.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "apps/gnuplot.h"
+#include "apps/metrics.h"
+#include "apps/run_config.h"
+#include "apps/run_files.h"
+#include "engine/random.h"
+#include "model/checkpoint.h"
+
+namespace mriae {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs slices [count, H, W] through the model in inference mode, batch by batch.
+std::vector<float> reconstruct(Autoencoder& model, const std::vector<float>& in, int64_t count, int64_t h, int64_t w,
+                               int64_t batch, Device device) {
+  std::vector<float> out(in.size());
+  const int64_t plane = h * w;
+  for (int64_t s = 0; s < count; s += batch) {
+    const int64_t b = std::min(batch, count - s);
+    Tensor x = Tensor::from_vector({b, 1, h, w}, std::vector<float>(in.begin() + s * plane, in.begin() + (s + b) * plane));
+    const Tensor y = model.forward(nullptr, Var(x.to(device)), false).value();
+    const std::vector<float> v = y.to_vector();
+    std::copy(v.begin(), v.end(), out.begin() + s * plane);
+  }
+  return out;
+}
+
+double mean_ssim(const std::vector<float>& a, const std::vector<float>& b, int64_t count, int64_t h, int64_t w) {
+  double s = 0;
+  for (int64_t i = 0; i < count; ++i) s += ssim(a.data() + i * h * w, b.data() + i * h * w, int(h), int(w));
+  return s / double(count);
+}
+
+// The tutorial's figure, one column per slice: original, reconstruction, noisy, reconstruction of noisy.
+bool draw_grid(const std::vector<const std::vector<float>*>& rows, const std::vector<std::string>& row_names,
+               const std::vector<int64_t>& picks, const std::vector<std::string>& col_names, int64_t h, int64_t w,
+               const std::string& png, std::string* why) {
+  const fs::path tmp = png + ".tiles.tmp";
+  fs::create_directories(tmp);
+  std::ostringstream g;
+  const int cols = int(picks.size()), nrows = int(rows.size());
+  g << "set terminal pngcairo size " << 180 * cols + 40 << "," << 180 * nrows + 30 << " font 'sans,10'\n"
+    << "set output " << gnuplot_quote(png + ".tmp") << "\n"
+    << "set palette gray\nset cbrange [0:1]\nunset colorbox\nunset key\nunset tics\nunset border\n"
+    << "set size ratio -1\nset multiplot layout " << nrows << "," << cols << " margins 0.05,0.99,0.01,0.96 spacing 0.005,0.02\n";
+  for (int r = 0; r < nrows; ++r)
+    for (int c = 0; c < cols; ++c) {
+      const std::string tile = (tmp / (std::to_string(r) + "_" + std::to_string(c) + ".f32")).string();
+      std::ofstream(tile, std::ios::binary)
+          .write(reinterpret_cast<const char*>(rows[size_t(r)]->data() + picks[size_t(c)] * h * w), std::streamsize(h * w * 4));
+      g << "set title " << gnuplot_quote(r == 0 ? col_names[size_t(c)] : "") << "\n"
+        << "set ylabel " << gnuplot_quote(c == 0 ? row_names[size_t(r)] : "") << "\n"
+        << "plot [0:" << w - 1 << "][0:" << h - 1 << "] " << gnuplot_quote(tile) << " binary array=(" << w << "," << h
+        << ") format='%float32' flipy with image\n";
+    }
+  g << "unset multiplot\n";
+  const bool ok = run_gnuplot(g.str(), png + ".gp.tmp", why);
+  fs::remove_all(tmp);
+  if (ok) fs::rename(png + ".tmp", png);
+  return ok;
+}
+
+bool draw_sweep(const EvalResult& r, const std::string& png, std::string* why) {
+  const std::string data = png + ".dat.tmp";
+  {
+    std::ofstream d(data);
+    for (auto& n : r.noisy) d << exact(n.sigma) << ' ' << exact(n.psnr) << ' ' << exact(n.psnr_input) << '\n';
+  }
+  std::ostringstream g;
+  g << "set terminal pngcairo size 800,560 font 'sans,11'\nset output " << gnuplot_quote(png + ".tmp") << "\n"
+    << "set title 'PSNR against noise level'\nset xlabel 'noise sigma'\nset ylabel 'PSNR (dB, peak 1.0)'\nset grid\n"
+    << "plot " << gnuplot_quote(data) << " using 1:2 with linespoints pt 7 lw 2 lc rgb '#1f3fbf' title 'reconstruction of noisy', \\\n"
+    << "     '' using 1:3 with linespoints pt 5 lw 2 lc rgb '#bf3f1f' title 'noisy input'\n";
+  const bool ok = run_gnuplot(g.str(), png + ".gp.tmp", why);
+  std::remove(data.c_str());
+  if (ok) fs::rename(png + ".tmp", png);
+  return ok;
+}
+
+}  // namespace
+
+void EvalOptions::validate() const {
+  if (weights.empty()) throw std::invalid_argument("--weights: no checkpoint given");
+  if (subset != "val" && subset != "all") throw std::invalid_argument("--subset must be 'val' or 'all', not '" + subset + "'");
+  if (sigmas.empty()) throw std::invalid_argument("--sigma: at least one noise level is needed");
+  for (double s : sigmas)
+    if (!(s >= 0) || !std::isfinite(s)) throw std::invalid_argument("--sigma: noise levels must be >= 0, not " + exact(s));
+  if (batch <= 0) throw std::invalid_argument("--batch must be positive");
+  if (figure_slices < 0) throw std::invalid_argument("--figure-slices must be >= 0");
+  if (out_dir.empty()) throw std::invalid_argument("--out: no output folder given");
+}
+
+EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
+  options.validate();
+  const Device device = resolve_device(options.device);
+  AutoencoderConfig mc;
+  mc.device = device;
+  Autoencoder model(mc);
+  const CheckpointMetadata meta = load_checkpoint(options.weights, model, nullptr);
+  io::Normalisation norm;
+  DataOptions data = data_options_from_metadata(meta, &norm);
+  if (!options.data.empty()) data.paths = options.data;
+  io::DatasetOptions dopts = data.dataset_options();
+  dopts.normalisation = norm;  // new data is scaled as the training data was
+  const io::SliceDataset ds = io::build_slice_dataset(data.paths, dopts);
+  std::vector<int64_t> indices = options.subset == "val" ? ds.split.validation : std::vector<int64_t>{};
+  if (options.subset == "all")
+    for (int64_t i = 0; i < ds.slices.count(); ++i) indices.push_back(i);
+
+  const int64_t n = int64_t(indices.size()), h = ds.slices.height(), w = ds.slices.width(), plane = h * w;
+  std::vector<float> clean(size_t(n * plane));
+  for (int64_t i = 0; i < n; ++i) ds.slices.copy_slice(indices[size_t(i)], clean.data() + i * plane);
+
+  EvalResult r;
+  r.slices = n;
+  const std::vector<float> rec = reconstruct(model, clean, n, h, w, options.batch, device);
+  r.psnr = psnr_from_mse(mean_squared_error(rec.data(), clean.data(), int64_t(clean.size())));
+  r.ssim = mean_ssim(rec, clean, n, h, w);
+  if (console)
+    std::fprintf(console, "%lld %s slices (%lldx%lld): PSNR %.2f dB, SSIM %.4f\n", (long long)n,
+                 options.subset == "val" ? "validation" : "", (long long)h, (long long)w, r.psnr, r.ssim);
+
+  std::vector<float> first_noisy, first_rec_noisy;
+  double figure_sigma = 0;
+  for (double sigma : options.sigmas) {
+    // The tutorial's np.random.normal(0, sigma, shape) added to every pixel, padding included, unclipped.
+    Rng rng(options.noise_seed);
+    std::vector<float> noisy(clean);
+    for (float& v : noisy) v += float(sigma * rng.normal());
+    const std::vector<float> rn = reconstruct(model, noisy, n, h, w, options.batch, device);
+    NoiseResult nr;
+    nr.sigma = sigma;
+    nr.psnr_input = psnr_from_mse(mean_squared_error(noisy.data(), clean.data(), int64_t(clean.size())));
+    nr.psnr = psnr_from_mse(mean_squared_error(rn.data(), clean.data(), int64_t(clean.size())));
+    nr.ssim = mean_ssim(rn, clean, n, h, w);
+    r.noisy.push_back(nr);
+    if (console)
+      std::fprintf(console, "noise sigma %.3g: PSNR %.2f dB, SSIM %.4f (noisy input: %.2f dB)\n", sigma, nr.psnr, nr.ssim,
+                   nr.psnr_input);
+    if (first_noisy.empty() && sigma > 0) first_noisy = std::move(noisy), first_rec_noisy = rn, figure_sigma = sigma;
+  }
+
+  fs::create_directories(options.out_dir);
+  nlohmann::json j = {{"weights", options.weights},
+                      {"data", data.paths},
+                      {"subset", options.subset},
+                      {"slices", n},
+                      {"slice_size", {h, w}},
+                      {"psnr_peak", 1.0},
+                      {"clean", {{"psnr_db", r.psnr}, {"ssim", r.ssim}}},
+                      {"noise_seed", options.noise_seed},
+                      {"noisy", nlohmann::json::array()}};
+  for (auto& nr : r.noisy)
+    j["noisy"].push_back({{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input}});
+  write_text_atomic((fs::path(options.out_dir) / "metrics.json").string(), j.dump(2) + "\n");
+
+  std::string why;
+  if (options.figure_slices > 0 && n > 0) {
+    std::vector<int64_t> picks;
+    std::vector<std::string> col_names;
+    const int64_t k = std::min<int64_t>(options.figure_slices, n);
+    for (int64_t i = 0; i < k; ++i) {
+      picks.push_back(i * n / k);
+      const io::SliceRef& ref = ds.refs[size_t(indices[size_t(picks.back())])];
+      col_names.push_back(fs::path(ds.subjects[size_t(ref.subject)].path).filename().string() + ", slice " +
+                          std::to_string(ref.index));
+    }
+    std::vector<const std::vector<float>*> rows = {&clean, &rec};
+    std::vector<std::string> names = {"original", "reconstruction"};
+    if (!first_noisy.empty()) {
+      rows.push_back(&first_noisy);
+      rows.push_back(&first_rec_noisy);
+      char label[64];
+      std::snprintf(label, sizeof label, "noisy (sigma %.3g)", figure_sigma);
+      names.push_back(label);
+      names.push_back("reconstruction of noisy");
+    }
+    const std::string png = (fs::path(options.out_dir) / "reconstructions.png").string();
+    if (draw_grid(rows, names, picks, col_names, h, w, png, &why)) r.figures.push_back(png);
+    else if (console) std::fprintf(console, "mriae: warning: %s not drawn: %s\n", png.c_str(), why.c_str());
+  }
+  if (r.noisy.size() > 1) {
+    const std::string png = (fs::path(options.out_dir) / "psnr_vs_sigma.png").string();
+    if (draw_sweep(r, png, &why)) r.figures.push_back(png);
+    else if (console) std::fprintf(console, "mriae: warning: %s not drawn: %s\n", png.c_str(), why.c_str());
+  }
+  return r;
+}
+
+}  // namespace mriae
