@@ -33,6 +33,8 @@ struct TrainOptions {
   int64_t batch = 128;
   float lr = 1e-3f;
   std::string device = "auto";
+  bool deterministic = false;  // GPU: bit-identical runs
+  bool tf32 = false;           // GPU: TF32 tensor cores in the convolutions
   std::string resume;     // checkpoint to continue from
   bool quiet = false;
   std::string log_file;   // epoch lines appended here too

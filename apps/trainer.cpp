@@ -78,6 +78,7 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
           {"loss", "mean_squared_error"},
           {"batchnorm", {{"eps", 1e-3}, {"momentum", 0.99}, {"moving_statistics", "keras-2.2-zero-debiased"}}},
           {"device", device_name(device)},
+          {"gpu", {{"deterministic", o.deterministic}, {"tf32", o.tf32}}},
           {"resumed_from", o.resume}};
 }
 
@@ -89,6 +90,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
   fs::create_directories(options.out_dir, ec);
   if (ec) throw std::runtime_error(options.out_dir + ": cannot create the output folder: " + ec.message());
   const Device device = resolve_device(options.device);
+  if (device == Device::CUDA) configure_gpu({options.deterministic, options.tf32});
 
   AutoencoderConfig mc;
   mc.seed = options.data.seed;
@@ -128,6 +130,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
   lo.seed = options.data.seed;
   lo.first_epoch = pos.epochs_done;
   lo.device = device;
+  lo.compute_stream = gpu_compute_stream();  // batches are ordered against the stream the ops run on
   io::BatchLoader train_loader(data.slices, data.split.train, lo);
   io::LoaderOptions vo = lo;
   vo.shuffle = false;

@@ -4,6 +4,8 @@
 
 #ifdef MRIAE_WITH_CUDA
 #include <cuda_runtime_api.h>
+
+#include "engine/cuda_context.h"
 #endif
 
 namespace mriae {
@@ -41,6 +43,25 @@ Device resolve_device(const std::string& request) {
 #endif
   }
   return d;
+}
+
+void configure_gpu(const GpuOptions& options) {
+#ifdef MRIAE_WITH_CUDA
+  if (!cuda_available()) return;
+  CudaOptions o = Context::get().cuda().options();
+  o.deterministic = options.deterministic;
+  o.tf32 = options.tf32;
+  Context::get().cuda().set_options(o);
+#else
+  (void)options;
+#endif
+}
+
+void* gpu_compute_stream() {
+#ifdef MRIAE_WITH_CUDA
+  if (cuda_available()) return Context::get().cuda().compute_stream();
+#endif
+  return nullptr;
 }
 
 }  // namespace mriae

@@ -14,4 +14,13 @@ bool cuda_available();
 // "auto" picks CUDA when available, else the CPU; "cuda" without a GPU is an error that says so.
 Device resolve_device(const std::string& request);
 
+// Numerics of the CUDA backend; without one (or without a GPU) these calls do nothing.
+struct GpuOptions {
+  bool deterministic = false;  // bit-identical runs: only cuDNN algorithms marked deterministic
+  bool tf32 = false;           // TF32 tensor cores in the convolutions; off: strict FP32
+};
+void configure_gpu(const GpuOptions& options);
+// The cudaStream_t every GPU op runs on (as void*, so callers need no CUDA header), or nullptr.
+void* gpu_compute_stream();
+
 }  // namespace mriae

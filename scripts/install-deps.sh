@@ -5,7 +5,8 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libnifti2-dev          # NIfTI-1/2 reading and writing (niftilib)
+  libnifti2-dev zlib1g-dev  # NIfTI-1/2 reading and writing (niftilib), checked gzip reading
+  gnuplot-nox            # loss plot and evaluation figures
   libcli11-dev           # command line
   nlohmann-json3-dev     # checkpoint headers, metrics
   doctest-dev            # tests
