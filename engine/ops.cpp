@@ -190,8 +190,11 @@ BatchNormState BatchNormState::create(int64_t channels, Device device) {
   return s;
 }
 
-Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state, bool training,
-              const BatchNormOptions& opt) {
+namespace {
+
+// relu_input: normalise relu(x) (CPU only; the fused kernels give the same bits as relu, then batchnorm).
+Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
+                   bool training, const BatchNormOptions& opt, bool relu_input) {
   const cpu::Dims xd = dims_of(x.value(), "batchnorm");
   same_device("batchnorm", x, gamma);
   same_device("batchnorm", x, beta);
@@ -212,8 +215,9 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
                                                         state.moving_mean.data(), state.moving_var.data(), y.data(),
                                                         xd, opt.eps, stream()));
     else
-      cpu::batchnorm_forward_eval(x.value().data(), gamma.value().data(), beta.value().data(),
-                                  state.moving_mean.data(), state.moving_var.data(), y.data(), xd, opt.eps);
+      (relu_input ? cpu::batchnorm_forward_eval<float, true> : cpu::batchnorm_forward_eval<float, false>)(
+          x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
+          state.moving_var.data(), y.data(), xd, opt.eps);
     return Var(y);
   }
 
@@ -225,8 +229,9 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
                                     mean.data(), invstd.data(), var.data(), scratch.data(), xd, opt.eps, stream());
     });
   } else {
-    cpu::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(),
-                                 invstd.data(), var.data(), xd, opt.eps);
+    (relu_input ? cpu::batchnorm_forward_train<float, true> : cpu::batchnorm_forward_train<float, false>)(
+        x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
+        var.data(), xd, opt.eps);
   }
   const int64_t count = int64_t(xd.n) * xd.plane();
   ++state.steps;
@@ -252,7 +257,7 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
   Var out(y, any);
   if (any) {
     const bool gx = needs_grad(tape, x);
-    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu]() {
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input]() {
       if (!out.has_grad()) return;
       float* dx = gx ? x.grad_accumulator().data() : nullptr;
       float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
@@ -265,11 +270,25 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
         });
         return;
       }
-      cpu::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
-                                    invstd.data(), dx, dgamma, dbeta, xd);
+      (relu_input ? cpu::batchnorm_backward_train<float, true> : cpu::batchnorm_backward_train<float, false>)(
+          x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx, dgamma, dbeta,
+          xd);
     });
   }
   return out;
+}
+
+}  // namespace
+
+Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state, bool training,
+              const BatchNormOptions& opt) {
+  return batchnorm_impl(tape, x, gamma, beta, state, training, opt, false);
+}
+
+Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
+                   bool training, const BatchNormOptions& opt) {
+  if (x.device() == Device::CUDA) return batchnorm(tape, relu(tape, x), gamma, beta, state, training, opt);
+  return batchnorm_impl(tape, x, gamma, beta, state, training, opt, true);
 }
 
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {

@@ -41,6 +41,11 @@ struct BatchNormState {
 Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state, bool training,
               const BatchNormOptions& options);
 
+// batchnorm(relu(x)), the model's block, as one op: on the CPU one pass over memory where the two ops take
+// three, with the same bits; on the GPU the two ops in sequence.
+Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
+                   bool training, const BatchNormOptions& options);
+
 // mean((y - target)^2) over every element; a one-element result.
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target);
 

@@ -87,11 +87,11 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
     switch (l.kind) {
       case LayerSpec::Conv:
         h = conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias"));
-        h = l.index == kConvs ? sigmoid(tape, h) : relu(tape, h);
+        if (l.index == kConvs) h = sigmoid(tape, h);  // every other conv's ReLU is fused into the batchnorm below
         break;
       case LayerSpec::BatchNorm:
-        h = batchnorm(tape, h, params_.at("bn" + i + ".weight"), params_.at("bn" + i + ".bias"), bn_[l.index - 1],
-                      training, config_.bn);
+        h = relu_batchnorm(tape, h, params_.at("bn" + i + ".weight"), params_.at("bn" + i + ".bias"), bn_[l.index - 1],
+                           training, config_.bn);
         break;
       case LayerSpec::MaxPool: h = maxpool2(tape, h); break;
       case LayerSpec::Upsample: h = upsample2(tape, h); break;

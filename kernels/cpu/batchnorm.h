@@ -1,15 +1,27 @@
 #pragma once
 // Batch normalisation over N, H and W of each channel, eps as given (Keras: 1e-3).
 // Channel sums accumulate in double so the CPU path stays a trustworthy oracle.
+//
+// With kReluInput the kernels normalise relu(x) and the backward pass returns the gradient with respect to
+// x: the model's ReLU-then-BatchNorm blocks in one pass over memory instead of three, with the same
+// arithmetic (and so the same bits) as the two ops in sequence.
 #include "kernels/common/op_math.h"
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/shape.h"
 
 namespace mriae::cpu {
 
 // Training mode: normalises with the batch mean and biased variance. Writes the per-channel mean and
 // invstd that backward needs, and the biased batch variance for the moving statistics.
-template <typename T>
-void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* invstd, T* var,
+// relu(x) written as a product with 0 or 1, which GCC vectorises inside the double-precision sums where it
+// leaves a select scalar. The same value as hd::relu for every finite x (a negative x gives -0, which adds and
+// subtracts as +0).
+template <typename T, bool kReluInput = false> inline T bn_input(T x) {
+  return kReluInput ? x * (x > T(0) ? T(1) : T(0)) : x;
+}
+
+template <typename T, bool kReluInput = false>
+MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* invstd, T* var,
                              const Dims& d, T eps) {
   const int64_t hw = d.plane();
   const double m = double(d.n) * hw;
@@ -19,7 +31,7 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T*
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < hw; ++i) s += p[i];
+      for (int64_t i = 0; i < hw; ++i) s += bn_input<T, kReluInput>(p[i]);
     }
     const double mu = s / m;
     // Two passes: the variance as the mean squared deviation, which does not cancel like E[x^2] - mean^2.
@@ -27,7 +39,10 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T*
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd reduction(+ : ss)
-      for (int64_t i = 0; i < hw; ++i) ss += (p[i] - mu) * (p[i] - mu);
+      for (int64_t i = 0; i < hw; ++i) {
+        const double dev = bn_input<T, kReluInput>(p[i]) - mu;
+        ss += dev * dev;
+      }
     }
     const T v = T(ss / m);
     const T mu_t = T(mu), is = hd::bn_invstd(v, eps), g = gamma[c], b = beta[c];
@@ -38,14 +53,14 @@ void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T*
       const T* p = x + (int64_t(n) * d.c + c) * hw;
       T* q = y + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mu_t, is, g, b);
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(bn_input<T, kReluInput>(p[i]), mu_t, is, g, b);
     }
   }
 }
 
 // Inference mode: normalises with the given (moving) mean and variance.
-template <typename T>
-void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* mean, const T* var, T* y,
+template <typename T, bool kReluInput = false>
+MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* mean, const T* var, T* y,
                             const Dims& d, T eps) {
   const int64_t hw = d.plane();
 #pragma omp parallel for schedule(static)
@@ -55,14 +70,14 @@ void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* 
       const T* p = x + (int64_t(n) * d.c + c) * hw;
       T* q = y + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(p[i], mu, is, g, b);
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(bn_input<T, kReluInput>(p[i]), mu, is, g, b);
     }
   }
 }
 
 // Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null.
-template <typename T>
-void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, T* dx,
+template <typename T, bool kReluInput = false>
+MRIAE_CPU_CLONES void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, T* dx,
                               T* dgamma, T* dbeta, const Dims& d) {
   const int64_t hw = d.plane();
   const double m = double(d.n) * hw;
@@ -75,7 +90,7 @@ void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* 
 #pragma omp simd reduction(+ : sdy, sdyx)
       for (int64_t i = 0; i < hw; ++i) {
         sdy += dy[off + i];
-        sdyx += double(dy[off + i]) * ((x[off + i] - mu) * is);
+        sdyx += double(dy[off + i]) * ((bn_input<T, kReluInput>(x[off + i]) - mu) * is);
       }
     }
     if (dgamma) dgamma[c] += T(sdyx);
@@ -85,7 +100,10 @@ void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* 
     for (int n = 0; n < d.n; ++n) {
       const int64_t off = (int64_t(n) * d.c + c) * hw;
 #pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) dx[off + i] += hd::bn_backward(dy[off + i], (x[off + i] - mu) * is, mdy, mdyx, gi);
+      for (int64_t i = 0; i < hw; ++i) {
+        const T g = hd::bn_backward(dy[off + i], (bn_input<T, kReluInput>(x[off + i]) - mu) * is, mdy, mdyx, gi);
+        dx[off + i] += kReluInput ? hd::relu_grad(x[off + i], g) : g;
+      }
     }
   }
 }
