@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_layout.h"
 
 namespace mriae::cpu::conv_detail {
@@ -44,7 +45,7 @@ __attribute__((always_inline)) inline void forward_blocked_tile(const T* xp, con
 }
 
 template <typename T>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void forward_blocked(const T* xp, const T* wb,
+MRIAE_CPU_CLONES_FMA void forward_blocked(const T* xp, const T* wb,
                                                                                  const T* b, T* y, const Dims& d,
                                                                                  int k, const Padded& p,
                                                                                  bool accumulate) {
@@ -88,7 +89,7 @@ __attribute__((always_inline)) inline void weight_grad_blocked_tile(const T* xp,
 }
 
 template <typename T>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void weight_grad_blocked(const T* xp, const T* dyt,
+MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* xp, const T* dyt,
                                                                                      T* dw, const Dims& d, int k,
                                                                                      const Padded& p) {
   constexpr int kInBlock = 3;  // 27 accumulators

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_layout.h"
 
 namespace mriae::cpu::conv_detail {
@@ -39,7 +40,7 @@ __attribute__((always_inline)) inline void forward_block(const T* xp, const T* w
 }
 
 template <typename T>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void forward_rows(const T* xp, const T* w, const T* b,
+MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
                                                                                 T* y, const Dims& d, int k,
                                                                                 const Padded& p) {
   const int full = k / kRowOutBlock, blocks = full + (k % kRowOutBlock);
@@ -97,7 +98,7 @@ __attribute__((always_inline)) inline void weight_grad_block(const T* xp, const 
 }
 
 template <typename T>
-__attribute__((target_clones("avx512f", "avx2", "default"))) void weight_grad_rows(const T* xp, const T* dyp, T* dw,
+MRIAE_CPU_CLONES_FMA void weight_grad_rows(const T* xp, const T* dyp, T* dw,
                                                                                     const Dims& d, int k,
                                                                                     const Padded& p) {
   const int full = k / kRowGradBlock, blocks = full + k % kRowGradBlock;
