@@ -8,6 +8,7 @@
 #include "apps/evaluate_command.h"
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
+#include "apps/reconstruct_command.h"
 #include "apps/train_command.h"
 #include "model/summary.h"
 
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
   mriae::add_info_command(app);
   mriae::add_train_command(app, interrupt);
   mriae::add_evaluate_command(app);
+  mriae::add_reconstruct_command(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,81 @@
+#pragma once
+// What `mriae reconstruct` does, apart from its command line: every slice of a volume through a trained
+// autoencoder, prepared exactly as the checkpoint's training run prepared its slices (axis, min-max
+// normalisation, padding), then mapped back to the input's intensity units and geometry.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/nifti_volume.h"
+#include "io/slice_dataset.h"
+#include "model/autoencoder.h"
+#include "model/checkpoint.h"
+
+namespace mriae {
+
+struct ReconstructOptions {
+  std::string weights;  // a checkpoint written by mriae train
+  std::string input;    // NIfTI volume
+  std::string output;   // .nii, .nii.gz, .hdr or .img (a pair)
+  std::optional<int64_t> frame;  // for 4-D input
+  int64_t batch = 32;
+  std::string device = "auto";
+
+  // Throws std::invalid_argument naming the option for an impossible value.
+  void validate() const;
+};
+
+// How slices go into the model and come back: the training run's choices, from its checkpoint.
+struct SlicePipeline {
+  int axis = 1;
+  io::Normalisation normalisation;
+  io::PadPlacement pad = io::PadPlacement::TopLeft;
+  int64_t pad_multiple = 4;
+  int64_t batch = 32;  // slices per forward pass
+};
+
+// The pipeline a checkpoint's training run used (its metadata, as load_checkpoint returns it). Throws when
+// the metadata is not mriae train's or holds an unusable normalisation.
+SlicePipeline pipeline_from_metadata(const CheckpointMetadata& metadata);
+
+struct Reconstruction {
+  std::vector<float> data;  // intensity units, the volume's dims, x fastest
+  // Mean over the volume's voxels of (output - normalised input)^2 in the model's [0, 1] scale: the
+  // training loss's measure, but without the padding, which the loss also counts.
+  double mse_normalised = 0;
+};
+
+// Runs every slice of `volume` along p.axis through `model` in inference mode (moving batchnorm
+// statistics), p.batch slices at a time on the model's device. Each slice is normalised, zero-padded to a
+// multiple of p.pad_multiple in both directions with p.pad's placement, and cropped back after the model.
+// Normalised values outside [0, 1] (a volume brighter than the training data) go through as they are.
+Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p);
+
+// The inverse of io::extract_slice: writes a rows x cols slice (row-major, io::slice_shape's layout) into
+// slice `index` along `axis` of an x-fastest volume of size dims.
+void store_slice(const float* slice, int axis, int64_t index, const std::array<int64_t, 3>& dims, float* volume);
+
+struct ReconstructResult {
+  std::array<int64_t, 3> dims{};
+  int axis = 1;
+  int64_t slices = 0;
+  std::array<int64_t, 2> slice_size{}, padded_size{};
+  Device device = Device::CPU;
+  double mse_normalised = 0;
+  double rmse = 0;          // root mean squared error against the input, in its intensity units
+  double model_seconds = 0;  // the forward passes
+  double seconds = 0;        // everything: loading, reading, the model, writing
+};
+
+// The whole command: loads the checkpoint's weights onto the chosen device, reads the input (one frame of a
+// 4-D series with options.frame), reconstructs it and writes it with the input's header and affine. The
+// output's name and folder are checked before any work. Throws with the file's name on bad input: a missing
+// or foreign checkpoint, an unreadable input, a 4-D input without a frame, NaN or infinite voxels.
+ReconstructResult reconstruct(const ReconstructOptions& options);
+
+// One line for the console: slices, sizes, device, time and error.
+std::string summary_line(const ReconstructResult& result, const std::string& output);
+
+}  // namespace mriae
