@@ -12,6 +12,7 @@
 #include "engine/rmsprop.h"
 #include "io/batch_loader.h"
 #include "model/checkpoint.h"
+#include "model/training_step.h"
 
 namespace mriae {
 
@@ -161,17 +162,12 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
     io::Batch b;
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
-      Tape tape;
-      model.parameters().zero_grad();
-      Var loss = mse_loss(&tape, model.forward(&tape, Var(b.images), true), b.images);
-      const float l = loss.value().item();
+      const float l = train_step(model, optimizer, b.images);
       if (!std::isfinite(l))
         throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                                std::to_string(epoch + 1) + ", batch " + std::to_string(b.number + 1) +
                                "; stopped before updating the weights. " + result.last_checkpoint +
                                " (if present) holds the last good state; try a lower --lr");
-      tape.backward(loss);
-      optimizer.step();
       ++steps;
       pos.batches_done = b.number + 1;
       pos.loss_sum += double(l) * double(b.images.dim(0));

@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
 threads=${THREADS:-2} batch=${BATCH:-8} size=${SIZE:-176} steps=${STEPS:-5}
-[[ -x $build/bench/cpu_train_step ]] || { echo "run_cpu: build first (cmake --build $build)" >&2; exit 1; }
+[[ -x $build/bench/train_steps ]] || { echo "run_cpu: build first (cmake --build $build)" >&2; exit 1; }
 export OMP_NUM_THREADS=$threads
-ours=$("$build/bench/cpu_train_step" --batch "$batch" --size "$size" --steps "$steps")
+# train_steps counts its first step as warm-up; PyTorch's script warms up with 2 steps of its own.
+ours=$("$build/bench/train_steps" --device cpu --json --batch "$batch" --size "$size" --steps $((steps + 1)))
 theirs=$(/usr/bin/python3 bench/torch_cpu_train_step.py --threads "$threads" --batch "$batch" --size "$size" --steps "$steps")
 echo "$ours"
 echo "$theirs"

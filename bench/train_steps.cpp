@@ -2,7 +2,12 @@
 // workload for compute-sanitizer in bench/gpu_suite.sh, and a whole-step benchmark.
 //
 //   train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] [--seed N]
-//               [--deterministic] [--tf32] [--quiet]
+//               [--deterministic] [--tf32] [--quiet] [--json]
+//
+// --json prints one line for bench/run_cpu.sh: the median step time over steps 2..N and images/s.
+#include <omp.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +19,7 @@
 #include "engine/random.h"
 #include "engine/rmsprop.h"
 #include "model/autoencoder.h"
+#include "model/training_step.h"
 #ifdef MRIAE_WITH_CUDA
 #include "engine/cuda_context.h"
 #endif
@@ -24,13 +30,13 @@ struct Args {
   std::string device = "auto";
   int steps = 5, batch = 4, size = 176;
   uint64_t seed = 13;
-  bool deterministic = false, tf32 = false, quiet = false;
+  bool deterministic = false, tf32 = false, quiet = false, json = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] "
-               "[--seed N] [--deterministic] [--tf32] [--quiet]\n",
+               "[--seed N] [--deterministic] [--tf32] [--quiet] [--json]\n",
                why);
   std::exit(2);
 }
@@ -58,6 +64,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--deterministic") a.deterministic = true;
     else if (k == "--tf32") a.tf32 = true;
     else if (k == "--quiet") a.quiet = true;
+    else if (k == "--json") a.json = a.quiet = true;
     else usage(("unknown argument '" + k + "'").c_str());
   }
   if (a.size % 4 != 0) usage("--size must be a multiple of 4");
@@ -71,18 +78,19 @@ int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   try {
     const Device device = resolve_device(a.device);
-    std::printf("device: %s", device_name(device));
+    if (!a.json) std::printf("device: %s", device_name(device));
 #ifdef MRIAE_WITH_CUDA
     if (device == Device::CUDA) {
       CudaOptions o;
       o.deterministic = a.deterministic;
       o.tf32 = a.tf32;
       Context::get().cuda().set_options(o);
-      std::printf(" -- %s", Context::get().cuda().describe().c_str());
+      if (!a.json) std::printf(" -- %s", Context::get().cuda().describe().c_str());
     }
 #endif
-    std::printf("\nbatch %d, %dx%d, %d steps%s%s\n", a.batch, a.size, a.size, a.steps,
-                a.deterministic ? ", deterministic" : "", a.tf32 ? ", TF32 allowed" : "");
+    if (!a.json)
+      std::printf("\nbatch %d, %dx%d, %d steps%s%s\n", a.batch, a.size, a.size, a.steps,
+                  a.deterministic ? ", deterministic" : "", a.tf32 ? ", TF32 allowed" : "");
 
     AutoencoderConfig config;
     config.seed = a.seed;
@@ -98,15 +106,11 @@ int main(int argc, char** argv) {
 
     std::vector<double> ms;
     size_t allocs_after_first = 0;
+    float last_loss = 0;
     for (int step = 1; step <= a.steps; ++step) {
       const auto t0 = std::chrono::steady_clock::now();
-      Tape tape;
-      model.parameters().zero_grad();
-      Var y = model.forward(&tape, Var(batch), true);
-      Var loss = mse_loss(&tape, y, batch);
-      tape.backward(loss);
-      opt.step();
-      const float l = loss.value().item();  // waits for the step's GPU work
+      const float l = train_step(model, opt, batch);  // waits for the step's GPU work (the loss is read back)
+      last_loss = l;
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       if (step == 1 && device == Device::CUDA)
         allocs_after_first = Context::get().allocator(device).stats().system_allocs;
@@ -116,7 +120,15 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    if (ms.size() > 1) {
+    if (a.json) {
+      std::vector<double> later(ms.begin() + (ms.size() > 1 ? 1 : 0), ms.end());
+      std::sort(later.begin(), later.end());
+      const double median_s = later[later.size() / 2] / 1000.0;
+      std::printf("{\"engine\": \"mriae-%s\", \"threads\": %d, \"batch\": %d, \"size\": %d, \"steps\": %zu, "
+                  "\"median_step_s\": %.4f, \"images_per_s\": %.3f, \"last_loss\": %.6f}\n",
+                  device_name(device), omp_get_max_threads(), a.batch, a.size, later.size(), median_s,
+                  a.batch / median_s, double(last_loss));
+    } else if (ms.size() > 1) {
       double sum = 0;
       for (size_t i = 1; i < ms.size(); ++i) sum += ms[i];
       const double mean = sum / double(ms.size() - 1);

@@ -11,6 +11,7 @@
 
 #include "engine/rmsprop.h"
 #include "model/checkpoint.h"
+#include "model/training_step.h"
 #include "model/safetensors.h"
 
 using namespace mriae;
@@ -29,15 +30,6 @@ Tensor batch() {
   Tensor x = Tensor::empty({2, 1, 8, 8});
   for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = float((i * 37) % 64) / 64.0f;
   return x;
-}
-
-float train_step(Autoencoder& m, RMSprop& opt, const Tensor& x) {
-  Tape tape;
-  m.parameters().zero_grad();
-  Var loss = mse_loss(&tape, m.forward(&tape, Var(x), true), x);
-  tape.backward(loss);
-  opt.step();
-  return loss.value().item();
 }
 
 std::vector<float> all_state(Autoencoder& m, RMSprop& opt) {

@@ -8,8 +8,7 @@
 #include "apps/evaluation.h"
 #include "apps/metrics.h"
 #include "apps/trainer.h"
-#include "io/nifti_volume.h"
-#include "tests/io/io_test_util.h"
+#include "tests/colin_subset.h"
 
 using namespace mriae;
 namespace fs = std::filesystem;
@@ -42,20 +41,13 @@ TEST_CASE("SSIM is 1 for identical images and matches the closed form for consta
 }
 
 TEST_CASE("evaluate reports clean and noisy metrics of a trained run and draws its figures") {
-  const char* colin = "/usr/share/mricron/templates/ch2.nii.gz";
-  if (!fs::exists(colin)) {
-    MESSAGE("skipped: " << colin << " is missing (Debian package mricron-data)");
-    return;
-  }
   io::testing::TempDir dir;
-  const io::Volume v = io::read_volume(colin);
-  std::vector<float> sub(40 * 12 * 40);
-  for (int k = 0; k < 40; ++k)
-    for (int j = 0; j < 12; ++j)
-      for (int i = 0; i < 40; ++i) sub[size_t(i + 40 * (j + 12 * k))] = v.at(50 + 2 * i, 95 + j, 50 + 2 * k);
-  io::testing::write_image(dir.file("s.nii"), {40, 12, 40}, NIFTI_TYPE_FLOAT32, sub.data());
+  testing::ColinCrop crop;
+  crop.y0s = {95};
+  std::vector<std::string> paths;
+  if (!testing::write_colin_crops(dir, crop, &paths)) return;
   TrainOptions t;
-  t.data.paths = {dir.file("s.nii")};
+  t.data.paths = paths;
   t.data.central = 12;
   t.out_dir = dir.file("run");
   t.epochs = 2;

@@ -7,6 +7,7 @@
 #include "engine/rmsprop.h"
 #include "model/autoencoder.h"
 #include "model/summary.h"
+#include "model/training_step.h"
 
 using namespace mriae;
 
@@ -62,13 +63,7 @@ TEST_CASE("a training step reuses cached memory after the first") {
   RMSprop opt(m.parameters(), {});
   Tensor x = Tensor::full({2, 1, 16, 16}, 0.25f);
   x.data()[5] = 0.9f;
-  auto step = [&] {
-    Tape tape;
-    m.parameters().zero_grad();
-    Var loss = mse_loss(&tape, m.forward(&tape, Var(x), true), x);
-    tape.backward(loss);
-    opt.step();
-  };
+  auto step = [&] { train_step(m, opt, x); };
   step();
   const size_t after_first = Context::get().allocator(Device::CPU).stats().system_allocs;
   step();

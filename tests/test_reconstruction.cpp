@@ -19,6 +19,7 @@
 #include "apps/trainer.h"
 #include "io/nifti_volume.h"
 #include "model/checkpoint.h"
+#include "tests/colin_subset.h"
 #include "tests/io/io_test_util.h"
 
 using namespace mriae;
@@ -28,7 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kColin = "/usr/share/mricron/templates/ch2.nii.gz";
 
 // A scanner geometry that is neither the identity nor axis-aligned, so a writer that lost it is caught.
 void geometry(nifti_image& nim) {
@@ -56,21 +56,12 @@ void geometry(nifti_image& nim) {
 // Two 38 x 10 x 42 volumes from Colin27 (every second voxel in x and z); the in-plane size along axis 1,
 // 38 x 42, is padded to 40 x 44. False (and a visible skip) when the real data is not installed.
 bool write_subset(const TempDir& dir, std::vector<std::string>* paths) {
-  if (!fs::exists(kColin)) {
-    MESSAGE("skipped: " << kColin << " is missing (Debian package mricron-data)");
-    return false;
-  }
-  const io::Volume v = io::read_volume(kColin);
-  for (int s = 0; s < 2; ++s) {
-    std::vector<float> sub(38 * 10 * 42);
-    for (int k = 0; k < 42; ++k)
-      for (int j = 0; j < 10; ++j)
-        for (int i = 0; i < 38; ++i) sub[size_t(i + 38 * (j + 10 * k))] = v.at(52 + 2 * i, 90 + 20 * s + j, 48 + 2 * k);
-    const std::string p = dir.file("subject" + std::to_string(s) + ".nii.gz");
-    write_image(p, {38, 10, 42}, NIFTI_TYPE_FLOAT32, sub.data(), 1, geometry);
-    paths->push_back(p);
-  }
-  return true;
+  mriae::testing::ColinCrop crop;
+  crop.nx = 38, crop.ny = 10, crop.nz = 42, crop.x0 = 52, crop.z0 = 48;
+  crop.y0s = {90, 110};
+  crop.extension = ".nii.gz";
+  crop.tweak = geometry;
+  return mriae::testing::write_colin_crops(dir, crop, paths);
 }
 
 // The model's output for slice `index` along `axis`, computed here from first principles: normalise,

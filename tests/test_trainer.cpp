@@ -7,34 +7,19 @@
 #include <fstream>
 
 #include "apps/trainer.h"
-#include "io/nifti_volume.h"
 #include "model/safetensors.h"
-#include "tests/io/io_test_util.h"
+#include "tests/colin_subset.h"
 
 using namespace mriae;
 namespace fs = std::filesystem;
 
 namespace {
 
-const char* kColin = "/usr/share/mricron/templates/ch2.nii.gz";
-
-// Writes the two volumes into dir; false (and a visible skip) when the real data is not installed.
+// Two 40x12x40 volumes (slices padded 40x40), 24 slices in all.
 bool write_subset(const io::testing::TempDir& dir, std::vector<std::string>* paths) {
-  if (!fs::exists(kColin)) {
-    MESSAGE("skipped: " << kColin << " is missing (Debian package mricron-data)");
-    return false;
-  }
-  const io::Volume v = io::read_volume(kColin);
-  for (int s = 0; s < 2; ++s) {
-    std::vector<float> sub(40 * 12 * 40);
-    for (int k = 0; k < 40; ++k)
-      for (int j = 0; j < 12; ++j)
-        for (int i = 0; i < 40; ++i) sub[size_t(i + 40 * (j + 12 * k))] = v.at(50 + 2 * i, 90 + 20 * s + j, 50 + 2 * k);
-    const std::string p = dir.file("subject" + std::to_string(s) + ".nii");
-    io::testing::write_image(p, {40, 12, 40}, NIFTI_TYPE_FLOAT32, sub.data());
-    paths->push_back(p);
-  }
-  return true;
+  testing::ColinCrop crop;
+  crop.y0s = {90, 110};
+  return testing::write_colin_crops(dir, crop, paths);
 }
 
 TrainOptions tiny_run(const std::vector<std::string>& paths, const std::string& out) {

@@ -7,6 +7,7 @@
 
 #include "engine/rmsprop.h"
 #include "model/autoencoder.h"
+#include "model/training_step.h"
 #include "tests/parity/state_file.h"
 
 using namespace mriae;
@@ -19,12 +20,7 @@ TEST_CASE("a short training run on real slices halves the loss") {
   float first = 0, last = 0;
   const int steps = 12;
   for (int s = 0; s < steps; ++s) {
-    Tape tape;
-    model.parameters().zero_grad();
-    Var loss = mse_loss(&tape, model.forward(&tape, Var(x), true), x);
-    tape.backward(loss);
-    opt.step();
-    last = loss.value().item();
+    last = train_step(model, opt, x);
     REQUIRE(std::isfinite(last));
     if (s == 0) first = last;
   }

@@ -1,0 +1,12 @@
+#pragma once
+#include "engine/rmsprop.h"
+#include "model/autoencoder.h"
+
+namespace mriae {
+
+// One step of the tutorial's fit(): forward in training mode, MSE against the images themselves (an
+// autoencoder reconstructs its input), backward, RMSprop. Returns the batch loss. A NaN or infinite loss is
+// returned without applying the step, so the weights stay as they were.
+float train_step(Autoencoder& model, RMSprop& optimizer, const Tensor& images);
+
+}  // namespace mriae
