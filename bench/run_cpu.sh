@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CPU training-step race: the engine's CPU path against PyTorch CPU, same model, batch, size and thread count.
+# The CPU race: training steps of the engine's CPU path against PyTorch CPU (Debian python3-torch), same
+# model, batch, image size and thread count, in one run; prints a markdown table.
 # Usage: bench/run_cpu.sh [BUILD_DIR] (default build/release); THREADS, BATCH, SIZE, STEPS override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,14 +9,25 @@ threads=${THREADS:-2} batch=${BATCH:-8} size=${SIZE:-176} steps=${STEPS:-5}
 [[ -x $build/bench/train_steps ]] || { echo "run_cpu: build first (cmake --build $build)" >&2; exit 1; }
 export OMP_NUM_THREADS=$threads
 # train_steps counts its first step as warm-up; PyTorch's script warms up with 2 steps of its own.
-ours=$("$build/bench/train_steps" --device cpu --json --batch "$batch" --size "$size" --steps $((steps + 1)))
-theirs=$(/usr/bin/python3 bench/torch_cpu_train_step.py --threads "$threads" --batch "$batch" --size "$size" --steps "$steps")
-echo "$ours"
-echo "$theirs"
-/usr/bin/python3 - "$ours" "$theirs" <<'PY'
+rows=("$("$build/bench/train_steps" --device cpu --json --batch "$batch" --size "$size" --steps $((steps + 1)))")
+for layout in "" --channels-last; do
+  # shellcheck disable=SC2086 # the empty layout is meant to vanish
+  rows+=("$(/usr/bin/python3 bench/torch_cpu_train_step.py --threads "$threads" --batch "$batch" --size "$size" \
+    --steps "$steps" $layout)")
+done
+printf '%s\n' "${rows[@]}"
+/usr/bin/python3 - "${rows[@]}" <<'PY'
 import json, sys
-o, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"mriae CPU {o['images_per_s']:.2f} img/s, PyTorch {t['torch']} CPU {t['images_per_s']:.2f} img/s: "
-      f"ratio {o['images_per_s'] / t['images_per_s']:.2f}x (batch {o['batch']}, {o['size']}x{o['size']}, "
-      f"{t['threads']} threads)")
+rows = [json.loads(r) for r in sys.argv[1:]]
+ours = rows[0]["images_per_s"]
+r0 = rows[0]
+print(f"\nCPU training step, batch {r0['batch']}, {r0['size']}x{r0['size']}, {r0['threads']} threads, float32\n")
+print("| engine | images/s | step (s) | vs mriae | tutorial epoch, 1,224 slices (s) |")
+print("|---|---|---|---|---|")
+for r in rows:
+    name = r["engine"] + (f" ({r['torch']})" if "torch" in r else "")
+    print(f"| {name} | {r['images_per_s']:.2f} | {r['median_step_s']:.3f} | {r['images_per_s'] / ours:.2f}x | "
+          f"{1224 / r['images_per_s']:.0f} |")
+print(f"\nmriae CPU {ours:.2f} img/s, PyTorch CPU {rows[1]['images_per_s']:.2f} img/s: "
+      f"ratio {ours / rows[1]['images_per_s']:.2f}x")
 PY
