@@ -14,18 +14,21 @@ inline std::vector<double> random_vector(Rng& rng, size_t n, double lo = -1, dou
   return v;
 }
 
-// d/dv[i] of f at v, by (f(v + h e_i) - f(v - h e_i)) / 2h for every i.
+// d/dv[i] of f at v, by (f(v + h e_i) - f(v - h e_i)) / 2h; f reads v.
+inline double central_difference(const std::function<double()>& f, std::vector<double>& v, size_t i, double h) {
+  const double keep = v[i];
+  v[i] = keep + h;
+  const double plus = f();
+  v[i] = keep - h;
+  const double minus = f();
+  v[i] = keep;
+  return (plus - minus) / (2 * h);
+}
+
+// The central difference for every i.
 inline std::vector<double> numeric_gradient(const std::function<double()>& f, std::vector<double>& v, double h = 1e-6) {
   std::vector<double> g(v.size());
-  for (size_t i = 0; i < v.size(); ++i) {
-    const double keep = v[i];
-    v[i] = keep + h;
-    const double plus = f();
-    v[i] = keep - h;
-    const double minus = f();
-    v[i] = keep;
-    g[i] = (plus - minus) / (2 * h);
-  }
+  for (size_t i = 0; i < v.size(); ++i) g[i] = central_difference(f, v, i, h);
   return g;
 }
 
@@ -47,13 +50,7 @@ inline double sampled_error(const std::function<double()>& f, std::vector<double
                             const std::vector<size_t>& positions, double h = 1e-6) {
   std::vector<double> a, num;
   for (size_t i : positions) {
-    const double keep = v[i];
-    v[i] = keep + h;
-    const double plus = f();
-    v[i] = keep - h;
-    const double minus = f();
-    v[i] = keep;
-    num.push_back((plus - minus) / (2 * h));
+    num.push_back(central_difference(f, v, i, h));
     a.push_back(analytic[i]);
   }
   return relative_l2(a, num);
