@@ -67,5 +67,24 @@ rc=$?
 check "resumed run completes (got $rc: $(tail -c 300 "$work/resume.out"))" test "$rc" -eq 0
 check "resumed run wrote one more epoch" test "$(($(wc -l <"$run/history.csv") - 1))" -eq $((done_epochs + 1))
 
+# The checkpoint in PyTorch: loaded strictly by its state_dict names, it must reconstruct a volume as
+# `mriae reconstruct` does (tests/torch/check_checkpoint.py redoes slicing, scaling, padding and the model).
+check_py=$(dirname "$0")/../torch/check_checkpoint.py
+/usr/bin/python3 "$check_py" crop "$colin" "$work/small.nii.gz" >"$work/py.out" 2>&1
+rc=$?
+if [[ $rc -eq 77 ]]; then
+  echo "skipped the PyTorch check: $(cat "$work/py.out")"
+else
+  check "crop written with nibabel (got $rc: $(tail -c 300 "$work/py.out"))" test "$rc" -eq 0
+  "$mriae" reconstruct --weights "$run/last.safetensors" --in "$work/small.nii.gz" --out "$work/recon.nii.gz" \
+    --device cpu >"$work/recon.out" 2>&1
+  rc=$?
+  check "reconstruct runs (got $rc: $(tail -c 300 "$work/recon.out"))" test "$rc" -eq 0
+  /usr/bin/python3 "$check_py" compare "$run/last.safetensors" "$work/small.nii.gz" "$work/recon.nii.gz" >"$work/py.out" 2>&1
+  rc=$?
+  cat "$work/py.out"
+  check "PyTorch reproduces the reconstruction from the checkpoint (got $rc)" test "$rc" -eq 0
+fi
+
 echo "cli: $passes passed, $failures failed"
 [[ $failures -eq 0 ]]
