@@ -103,6 +103,7 @@ def compare(checkpoint, volume, recon):
     # float32 through 11 layers in two engines. Measured: up to 7e-7 of the output's [0, 1] scale on a trained
     # model, 5e-6 on the barely trained one of tests/cli/cli_test.sh; a wrong layer or scaling gives 0.1 or more.
     limit = 1e-4 * (hi - lo)
+    err = np.abs(got.astype(np.float64) - expected)
     print(f"mriae reconstruct vs PyTorch: max |diff| {err.max():.3g}, mean {err.mean():.3g} (limit {limit:.3g}), "
           f"{len(state)} state_dict tensors loaded strictly")
     return 0 if err.max() <= limit else 1
