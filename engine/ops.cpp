@@ -69,7 +69,7 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   if (gpu) {
     ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
   } else {
-    Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
+    Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)});
     cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);

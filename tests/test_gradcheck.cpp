@@ -73,7 +73,7 @@ TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
   Rng rng(2);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
        b = random_vector(rng, size_t(k));
-  std::vector<double> y(size_t(d.n) * k * d.plane()), scratch(size_t(cpu::conv3x3_scratch_elems(d, k)));
+  std::vector<double> y(size_t(d.n) * k * d.plane()), scratch(size_t(cpu::conv3x3_forward_scratch_elems(d, k)));
   cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data());
   double worst = 0;
   for (int n = 0; n < d.n; ++n)

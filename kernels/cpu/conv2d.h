@@ -46,26 +46,35 @@ void forward_any(const T* xp, const T* w, const T* b, T* y, const Dims& d, int k
 }
 }  // namespace conv_detail
 
-// Scratch elements needed by conv3x3_forward and conv3x3_backward for an input of shape x and k filters.
+inline int64_t conv3x3_blocked_weight_elems(const Dims& x, int k) {
+  using namespace conv_detail;
+  return int64_t(std::max(lane_blocks(k, kOutLanes) * kOutLanes * x.c, lane_blocks(x.c, kOutLanes) * kOutLanes * k)) * 9;
+}
+
+// Scratch elements needed by conv3x3_forward: the padded input and the re-blocked weights.
+inline int64_t conv3x3_forward_scratch_elems(const Dims& x, int k) {
+  return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k);
+}
+
+// Scratch elements needed by conv3x3_backward (enough for conv3x3_forward too).
 inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
   using namespace conv_detail;
   const Padded p(x);
   const int64_t widest = std::max(x.c, k);
   const int64_t padded = int64_t(x.n) * widest * p.plane;
   const int64_t blocked_dy = int64_t(x.n) * lane_blocks(k) * kLanes * x.plane();
-  const int64_t weights =
-      int64_t(std::max(lane_blocks(k, kOutLanes) * kOutLanes * x.c, lane_blocks(x.c, kOutLanes) * kOutLanes * k)) * 9;
-  return 2 * padded + blocked_dy + weights;
+  return 2 * padded + blocked_dy + conv3x3_blocked_weight_elems(x, k);
 }
 
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
+// Scratch: conv3x3_forward_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, int k, T* scratch,
                      bool accumulate = false) {
   using namespace conv_detail;
   const Padded p(xd);
   T* xp = scratch;
-  T* wb = xp + int64_t(xd.n) * std::max(xd.c, k) * p.plane;
+  T* wb = xp + int64_t(xd.n) * xd.c * p.plane;
   pad(x, xp, xd, p);
   forward_any(xp, w, b, y, xd, k, p, wb, false, accumulate);
 }
