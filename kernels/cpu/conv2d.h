@@ -63,7 +63,7 @@ inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
   const int64_t widest = std::max(x.c, k);
   const int64_t padded = int64_t(x.n) * widest * p.plane;
   const int64_t blocked_dy = int64_t(x.n) * lane_blocks(k) * kLanes * x.plane();
-  return 2 * padded + blocked_dy + conv3x3_blocked_weight_elems(x, k);
+  return 2 * padded + blocked_dy + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k));
 }
 
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
@@ -106,7 +106,7 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
     pad(x, xp, xd, p);
     if (use_blocked_weight_grad(xd.c, k)) {
       block_channels(dy, dyt, dyd);
-      weight_grad_blocked(xp, dyt, dw, xd, k, p);
+      weight_grad_blocked(xp, dyt, dw, wb, xd, k, p);
     } else {
       pitch_rows(dy, dyp, dyd, p);
       weight_grad_rows(xp, dyp, dw, xd, k, p);
