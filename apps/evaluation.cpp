@@ -1,5 +1,6 @@
 #include "apps/evaluation.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -73,8 +74,11 @@ bool draw_grid(const std::vector<const std::vector<float>*>& rows, const std::ve
 bool draw_sweep(const EvalResult& r, const std::string& png, std::string* why) {
   const std::string data = png + ".dat.tmp";
   {
+    // In order of sigma, whatever order they were asked in, so the lines join neighbouring levels.
+    std::vector<NoiseResult> rows = r.noisy;
+    std::sort(rows.begin(), rows.end(), [](const NoiseResult& a, const NoiseResult& b) { return a.sigma < b.sigma; });
     std::ofstream d(data);
-    for (auto& n : r.noisy) d << exact(n.sigma) << ' ' << exact(n.psnr) << ' ' << exact(n.psnr_input) << '\n';
+    for (auto& n : rows) d << exact(n.sigma) << ' ' << exact(n.psnr) << ' ' << exact(n.psnr_input) << '\n';
   }
   std::ostringstream g;
   g << "set terminal pngcairo size 800,560 font 'sans,11'\nset output " << gnuplot_quote(png + ".tmp") << "\n"
