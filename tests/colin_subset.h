@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/run_config.h"
 #include "io/nifti_volume.h"
 #include "tests/io/io_test_util.h"
 
@@ -42,6 +43,19 @@ inline bool write_colin_crops(const io::testing::TempDir& dir, const ColinCrop& 
     paths->push_back(p);
   }
   return true;
+}
+
+// A short CPU run on such crops: every slice of each volume (`slices` of them), batch 4.
+inline TrainOptions tiny_run(const std::vector<std::string>& paths, const std::string& out, int64_t slices,
+                             int64_t epochs) {
+  TrainOptions o;
+  o.data.paths = paths;
+  o.data.central = slices;
+  o.out_dir = out;
+  o.epochs = epochs;
+  o.batch = 4;
+  o.device = "cpu";
+  return o;
 }
 
 }  // namespace mriae::testing

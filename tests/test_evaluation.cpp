@@ -46,14 +46,7 @@ TEST_CASE("evaluate reports clean and noisy metrics of a trained run and draws i
   crop.y0s = {95};
   std::vector<std::string> paths;
   if (!testing::write_colin_crops(dir, crop, &paths)) return;
-  TrainOptions t;
-  t.data.paths = paths;
-  t.data.central = 12;
-  t.out_dir = dir.file("run");
-  t.epochs = 2;
-  t.batch = 4;
-  t.device = "cpu";
-  const TrainResult run = train(t, nullptr);
+  const TrainResult run = train(testing::tiny_run(paths, dir.file("run"), 12, 2), nullptr);
 
   EvalOptions e;
   e.weights = run.last_checkpoint;

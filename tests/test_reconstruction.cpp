@@ -29,7 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-
 // A scanner geometry that is neither the identity nor axis-aligned, so a writer that lost it is caught.
 void geometry(nifti_image& nim) {
   nim.pixdim[1] = nim.dx = 2;
@@ -150,14 +149,7 @@ TEST_CASE("reconstruct: a trained model's output in the input's geometry and int
   TempDir dir;
   std::vector<std::string> paths;
   if (!write_subset(dir, &paths)) return;
-  TrainOptions t;
-  t.data.paths = paths;
-  t.data.central = 10;
-  t.out_dir = dir.file("run");
-  t.epochs = 2;
-  t.batch = 4;
-  t.device = "cpu";
-  const TrainResult trained = train(t, nullptr);
+  const TrainResult trained = train(mriae::testing::tiny_run(paths, dir.file("run"), 10, 2), nullptr);
   REQUIRE(trained.history.size() == 2);
 
   ReconstructOptions o;

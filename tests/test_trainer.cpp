@@ -23,14 +23,7 @@ bool write_subset(const io::testing::TempDir& dir, std::vector<std::string>* pat
 }
 
 TrainOptions tiny_run(const std::vector<std::string>& paths, const std::string& out) {
-  TrainOptions o;
-  o.data.paths = paths;
-  o.data.central = 12;
-  o.out_dir = out;
-  o.epochs = 3;
-  o.batch = 4;
-  o.device = "cpu";
-  return o;
+  return testing::tiny_run(paths, out, 12, 3);
 }
 
 std::map<std::string, SafeTensor> tensors_of(const std::string& path) { return SafetensorsFile::read(path).tensors; }
