@@ -15,6 +15,12 @@ Tensor& Var::grad_accumulator() const {
   return impl_->grad;
 }
 
+Var::GradTarget Var::grad_target() const {
+  if (impl_->grad.defined()) return {impl_->grad.data(), true};
+  impl_->grad = Tensor::empty(impl_->value.shape(), impl_->value.device());
+  return {impl_->grad.data(), false};
+}
+
 void Var::bind_grad(Tensor grad) {
   if (grad.shape() != impl_->value.shape())
     throw std::invalid_argument("bind_grad: gradient shape " + shape_str(grad.shape()) + " for a value of shape " +

@@ -25,6 +25,14 @@ class Var {
   const Tensor& grad() const { return impl_->grad; }
   // The gradient buffer to accumulate into, zero-filled on first use.
   Tensor& grad_accumulator() const;
+  // The gradient buffer for a backward that can either write or accumulate. On first use it is left
+  // unfilled and accumulate is false: the caller must then write every element, which saves the zero fill
+  // and the read of zeros (in this model each activation has exactly one consumer).
+  struct GradTarget {
+    float* data;
+    bool accumulate;
+  };
+  GradTarget grad_target() const;
   // Makes the gradient live in a caller-owned buffer (a parameter's slice of a flat gradient).
   void bind_grad(Tensor grad);
   void drop_grad();

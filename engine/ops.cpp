@@ -51,6 +51,10 @@ cuda::Conv3x3& cudnn_conv() { return Context::get().cuda().conv(); }
 
 bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requires_grad(); }
 
+// Where a CPU backward puts x's gradient: the CPU kernels write a fresh buffer outright instead of adding to a
+// zero-filled one. The CUDA kernels always accumulate, so the GPU path uses grad_accumulator().
+Var::GradTarget cpu_grad(const Var& x) { return x.grad_target(); }
+
 }  // namespace
 
 Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
@@ -66,27 +70,36 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   const bool gpu = x.device() == Device::CUDA;
 
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
+  const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
+  // On the CPU the weight gradient reads the zero-padded input that the forward pass made: the backward keeps
+  // it (at the start of the forward's scratch) rather than padding x a second time.
+  Tensor padded_x;
   if (gpu) {
     ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
   } else {
     Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)});
     cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
+    if (gw) padded_x = scratch;
   }
-  const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
   Var out(y, gx || gw || gb);
   if (gx || gw || gb) {
-    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu]() {
+    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu, padded_x]() {
       if (!out.has_grad()) return;
-      float* dx = gx ? x.grad_accumulator().data() : nullptr;
       float* dw = gw ? w.grad_accumulator().data() : nullptr;
       float* db = gb ? b.grad_accumulator().data() : nullptr;
       if (gpu) {
+        [[maybe_unused]] float* dx = gx ? x.grad_accumulator().data() : nullptr;
         ON_CUDA("conv2d3x3",
                 cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k));
         return;
       }
+      const Var::GradTarget dx = gx ? cpu_grad(x) : Var::GradTarget{nullptr, true};
+      cpu::ConvBackwardOptions<float> opt;
+      opt.accumulate_dx = dx.accumulate;
+      opt.padded_x = padded_x.defined() ? padded_x.data() : nullptr;
       Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
-      cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k, scratch.data());
+      cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(), dx.data, dw, db, xd, k,
+                            scratch.data(), opt);
     });
   }
   return out;
@@ -103,11 +116,13 @@ Var relu(Tape* tape, const Var& x) {
   if (needs_grad(tape, x)) {
     tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
-      if (gpu)
+      if (gpu) {
         ON_CUDA("relu", cuda::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(),
                                             x.value().numel(), stream()));
-      else
-        cpu::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
+      } else {
+        const Var::GradTarget dx = cpu_grad(x);
+        cpu::relu_backward(x.value().data(), out.grad().data(), dx.data, x.value().numel(), dx.accumulate);
+      }
     });
   }
   return out;
@@ -124,11 +139,13 @@ Var sigmoid(Tape* tape, const Var& x) {
   if (needs_grad(tape, x)) {
     tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
-      if (gpu)
+      if (gpu) {
         ON_CUDA("sigmoid", cuda::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(),
                                                   x.value().numel(), stream()));
-      else
-        cpu::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(), x.value().numel());
+      } else {
+        const Var::GradTarget dx = cpu_grad(x);
+        cpu::sigmoid_backward(out.value().data(), out.grad().data(), dx.data, x.value().numel(), dx.accumulate);
+      }
     });
   }
   return out;
@@ -151,10 +168,12 @@ Var maxpool2(Tape* tape, const Var& x) {
     tape->record([x, out, argmax, xd, gpu]() {
       if (!out.has_grad()) return;
       const auto* idx = static_cast<const int32_t*>(argmax->data());
-      if (gpu)
+      if (gpu) {
         ON_CUDA("maxpool2", cuda::maxpool2_backward(out.grad().data(), idx, x.grad_accumulator().data(), xd, stream()));
-      else
-        cpu::maxpool2_backward(out.grad().data(), idx, x.grad_accumulator().data(), xd);
+      } else {
+        const Var::GradTarget dx = cpu_grad(x);
+        cpu::maxpool2_backward(out.grad().data(), idx, dx.data, xd, dx.accumulate);
+      }
     });
   }
   return out;
@@ -172,10 +191,12 @@ Var upsample2(Tape* tape, const Var& x) {
   if (needs_grad(tape, x)) {
     tape->record([x, out, xd, gpu]() {
       if (!out.has_grad()) return;
-      if (gpu)
+      if (gpu) {
         ON_CUDA("upsample2", cuda::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd, stream()));
-      else
-        cpu::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd);
+      } else {
+        const Var::GradTarget dx = cpu_grad(x);
+        cpu::upsample2_backward(out.grad().data(), dx.data, xd, dx.accumulate);
+      }
     });
   }
   return out;
@@ -259,10 +280,10 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     const bool gx = needs_grad(tape, x);
     tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input]() {
       if (!out.has_grad()) return;
-      float* dx = gx ? x.grad_accumulator().data() : nullptr;
       float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
       float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
       if (gpu) {
+        [[maybe_unused]] float* dx = gx ? x.grad_accumulator().data() : nullptr;
         ON_CUDA("batchnorm", {
           Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
           cuda::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
@@ -270,9 +291,10 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
         });
         return;
       }
+      const Var::GradTarget dx = gx ? cpu_grad(x) : Var::GradTarget{nullptr, true};
       (relu_input ? cpu::batchnorm_backward_train<float, true> : cpu::batchnorm_backward_train<float, false>)(
-          x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx, dgamma, dbeta,
-          xd);
+          x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
+          dbeta, xd, dx.accumulate);
     });
   }
   return out;
@@ -318,9 +340,11 @@ Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {
       if (gpu)
         ON_CUDA("mse_loss", cuda::mse_backward(y.value().data(), target.data(), out.grad().data(),
                                                y.grad_accumulator().data(), y.value().numel(), stream()));
-      else
-        cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), y.grad_accumulator().data(),
-                          y.value().numel());
+      else {
+        const Var::GradTarget dy = cpu_grad(y);
+        cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), dy.data, y.value().numel(),
+                          dy.accumulate);
+      }
     });
   }
   return out;

@@ -75,10 +75,11 @@ MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T
   }
 }
 
-// Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null.
+// Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null; with
+// accumulate_dx = false, dx is overwritten instead.
 template <typename T, bool kReluInput = false>
 MRIAE_CPU_CLONES void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, T* dx,
-                              T* dgamma, T* dbeta, const Dims& d) {
+                              T* dgamma, T* dbeta, const Dims& d, bool accumulate_dx = true) {
   const int64_t hw = d.plane();
   const double m = double(d.n) * hw;
 #pragma omp parallel for schedule(static)
@@ -97,12 +98,18 @@ MRIAE_CPU_CLONES void batchnorm_backward_train(const T* x, const T* dy, const T*
     if (dbeta) dbeta[c] += T(sdy);
     if (!dx) continue;
     const T mdy = T(sdy / m), mdyx = T(sdyx / m), gi = gamma[c] * is;
+    auto grad = [&](int64_t o) __attribute__((always_inline)) {  // inlined into each clone
+      const T g = hd::bn_backward(dy[o], (bn_input<T, kReluInput>(x[o]) - mu) * is, mdy, mdyx, gi);
+      return kReluInput ? hd::relu_grad(x[o], g) : g;
+    };
     for (int n = 0; n < d.n; ++n) {
       const int64_t off = (int64_t(n) * d.c + c) * hw;
+      if (accumulate_dx) {
 #pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) {
-        const T g = hd::bn_backward(dy[off + i], (bn_input<T, kReluInput>(x[off + i]) - mu) * is, mdy, mdyx, gi);
-        dx[off + i] += kReluInput ? hd::relu_grad(x[off + i], g) : g;
+        for (int64_t i = 0; i < hw; ++i) dx[off + i] += grad(off + i);
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < hw; ++i) dx[off + i] = grad(off + i);
       }
     }
   }

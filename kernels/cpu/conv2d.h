@@ -51,7 +51,8 @@ inline int64_t conv3x3_blocked_weight_elems(const Dims& x, int k) {
   return int64_t(std::max(lane_blocks(k, kOutLanes) * kOutLanes * x.c, lane_blocks(x.c, kOutLanes) * kOutLanes * k)) * 9;
 }
 
-// Scratch elements needed by conv3x3_forward: the padded input and the re-blocked weights.
+// Scratch elements needed by conv3x3_forward: the padded input (at its start, where conv3x3_backward can
+// take it back) and the re-blocked weights.
 inline int64_t conv3x3_forward_scratch_elems(const Dims& x, int k) {
   return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k);
 }
@@ -79,9 +80,17 @@ void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, i
   forward_any(xp, w, b, y, xd, k, p, wb, false, accumulate);
 }
 
+// Options of conv3x3_backward. padded_x: the padded input that conv3x3_forward left at the start of its
+// scratch, kept by the caller so the weight gradient need not pad x again (x itself is then not read).
+template <typename T> struct ConvBackwardOptions {
+  bool accumulate_dx = true;  // false: overwrite dx
+  const T* padded_x = nullptr;
+};
+
 // Accumulates dx, dw and db (each may be null) from dy. Scratch: conv3x3_scratch_elems(xd, k).
 template <typename T>
-void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Dims& xd, int k, T* scratch) {
+void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Dims& xd, int k, T* scratch,
+                      const ConvBackwardOptions<T>& opt = {}) {
   using namespace conv_detail;
   const Padded p(xd);
   const Dims dyd{xd.n, k, xd.h, xd.w};
@@ -103,18 +112,22 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
     }
   }
   if (dw) {
-    pad(x, xp, xd, p);
+    const T* xpad = opt.padded_x;
+    if (!xpad) {
+      pad(x, xp, xd, p);
+      xpad = xp;
+    }
     if (use_blocked_weight_grad(xd.c, k)) {
       block_channels(dy, dyt, dyd);
-      weight_grad_blocked(xp, dyt, dw, wb, xd, k, p);
+      weight_grad_blocked(xpad, dyt, dw, wb, xd, k, p);
     } else {
       pitch_rows(dy, dyp, dyd, p);
-      weight_grad_rows(xp, dyp, dw, xd, k, p);
+      weight_grad_rows(xpad, dyp, dw, xd, k, p);
     }
   }
   if (dx) {
     pad(dy, dyp, dyd, p);
-    forward_any(dyp, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p, wb, true, true);
+    forward_any(dyp, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p, wb, true, opt.accumulate_dx);
   }
 }
 

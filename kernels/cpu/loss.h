@@ -25,11 +25,16 @@ template <typename T> T mse_forward(const T* y, const T* t, int64_t n) {
   return T(s / double(n));
 }
 
-// dy += dloss * 2 (y - t) / n
-template <typename T> void mse_backward(const T* y, const T* t, T dloss, T* dy, int64_t n) {
+// dy += dloss * 2 (y - t) / n, or dy = ... with accumulate = false
+template <typename T> void mse_backward(const T* y, const T* t, T dloss, T* dy, int64_t n, bool accumulate = true) {
   const T scale = dloss * T(2) / T(n);
+  if (accumulate) {
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) dy[i] += hd::mse_grad(y[i], t[i], scale);
+    for (int64_t i = 0; i < n; ++i) dy[i] += hd::mse_grad(y[i], t[i], scale);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) dy[i] = hd::mse_grad(y[i], t[i], scale);
+  }
 }
 
 }  // namespace mriae::cpu
