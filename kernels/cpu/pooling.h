@@ -14,28 +14,31 @@ namespace mriae::cpu {
 // channel to one value), so the rule decides where gradients go. A NaN counts as the maximum.
 // Odd trailing rows or columns are dropped, as Keras and PyTorch do.
 template <typename T> MRIAE_CPU_CLONES void maxpool2_forward(const T* x, T* y, int32_t* argmax, const Dims& xd) {
-  const int oh = xd.h / 2, ow = xd.w / 2;
+  const int oh = xd.h / 2, ow = xd.w / 2, w = xd.w;
+  const int64_t planes = int64_t(xd.n) * xd.c, plane = xd.plane();
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < int64_t(xd.n) * xd.c; ++p) {
-    const T* in = x + p * xd.plane();
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* in = x + p * plane;
     T* out = y + p * int64_t(oh) * ow;
     int32_t* idx = argmax + p * int64_t(oh) * ow;
     for (int oy = 0; oy < oh; ++oy) {
-      const T* r0 = in + int64_t(2 * oy) * xd.w;
-      const T* r1 = r0 + xd.w;
-      const int32_t base = 2 * oy * xd.w;
-      // Branch-free selects, so the loop vectorises; the same rule as a scan that stops at the first NaN.
-#pragma omp simd
+      const T* r0 = in + int64_t(2 * oy) * w;
+      const T* r1 = r0 + w;
+      const int32_t base = 2 * oy * w;
+      // Selects on a window position 0-3, with the shape in locals rather than read through xd inside the
+      // parallel region: only so does GCC vectorise this loop (omp simd does not help). The same rule as a
+      // scan that stops at the first NaN.
       for (int ox = 0; ox < ow; ++ox) {
-        T bv = r0[2 * ox];
-        int32_t best = base + 2 * ox;
-        const T v[3] = {r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
-        const int32_t at[3] = {base + 2 * ox + 1, base + xd.w + 2 * ox, base + xd.w + 2 * ox + 1};
-        for (int k = 0; k < 3; ++k) {
+        const T v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+        T bv = v[0];
+        int32_t pos = 0;
+#pragma GCC unroll 3
+        for (int k = 1; k < 4; ++k) {
           const bool take = !(bv != bv) && (v[k] > bv || v[k] != v[k]);
           bv = take ? v[k] : bv;
-          best = take ? at[k] : best;
+          pos = take ? k : pos;
         }
+        const int32_t best = base + (pos >> 1) * w + 2 * ox + (pos & 1);
         out[int64_t(oy) * ow + ox] = bv;
         idx[int64_t(oy) * ow + ox] = best;
       }
@@ -57,35 +60,42 @@ void maxpool2_backward(const T* dy, const int32_t* argmax, T* dx, const Dims& xd
   }
 }
 
-// y[.., 2y+a, 2x+b] = x[.., y, x]. xd is the INPUT's shape.
-template <typename T> void upsample2_forward(const T* x, T* y, const Dims& xd) {
-  const int ow = xd.w * 2;
+// y[.., 2y+a, 2x+b] = x[.., y, x]. xd is the INPUT's shape. (The shape sits in locals, not read through xd
+// inside the parallel region, so that GCC vectorises the rows.)
+template <typename T> MRIAE_CPU_CLONES void upsample2_forward(const T* x, T* y, const Dims& xd) {
+  const int h = xd.h, w = xd.w, ow = 2 * w;
+  const int64_t planes = int64_t(xd.n) * xd.c, plane = xd.plane();
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < int64_t(xd.n) * xd.c; ++p) {
-    const T* in = x + p * xd.plane();
-    T* out = y + p * xd.plane() * 4;
-    for (int iy = 0; iy < xd.h; ++iy)
-      for (int ix = 0; ix < xd.w; ++ix) {
-        const T v = in[iy * xd.w + ix];
-        T* o = out + int64_t(2 * iy) * ow + 2 * ix;
-        o[0] = o[1] = o[ow] = o[ow + 1] = v;
-      }
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* in = x + p * plane;
+    T* out = y + p * plane * 4;
+    for (int iy = 0; iy < h; ++iy) {
+      const T* r = in + int64_t(iy) * w;
+      T* o0 = out + int64_t(2 * iy) * ow;
+      T* o1 = o0 + ow;
+      for (int ix = 0; ix < w; ++ix) o0[2 * ix] = o0[2 * ix + 1] = o1[2 * ix] = o1[2 * ix + 1] = r[ix];
+    }
   }
 }
 
 // dx += sum of dy over each 2x2 block (dx = ... with accumulate = false). xd is the INPUT's shape.
-template <typename T> void upsample2_backward(const T* dy, T* dx, const Dims& xd, bool accumulate = true) {
-  const int ow = xd.w * 2;
+template <typename T>
+MRIAE_CPU_CLONES void upsample2_backward(const T* dy, T* dx, const Dims& xd, bool accumulate = true) {
+  const int h = xd.h, w = xd.w, ow = 2 * w;
+  const int64_t planes = int64_t(xd.n) * xd.c, plane = xd.plane();
 #pragma omp parallel for schedule(static)
-  for (int64_t p = 0; p < int64_t(xd.n) * xd.c; ++p) {
-    const T* g = dy + p * xd.plane() * 4;
-    T* out = dx + p * xd.plane();
-    for (int iy = 0; iy < xd.h; ++iy)
-      for (int ix = 0; ix < xd.w; ++ix) {
-        const T* o = g + int64_t(2 * iy) * ow + 2 * ix;
-        const T s = (o[0] + o[1]) + (o[ow] + o[ow + 1]);
-        out[iy * xd.w + ix] = accumulate ? out[iy * xd.w + ix] + s : s;
-      }
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* g = dy + p * plane * 4;
+    T* out = dx + p * plane;
+    for (int iy = 0; iy < h; ++iy) {
+      const T* g0 = g + int64_t(2 * iy) * ow;
+      const T* g1 = g0 + ow;
+      T* r = out + int64_t(iy) * w;
+      if (accumulate)
+        for (int ix = 0; ix < w; ++ix) r[ix] += (g0[2 * ix] + g0[2 * ix + 1]) + (g1[2 * ix] + g1[2 * ix + 1]);
+      else
+        for (int ix = 0; ix < w; ++ix) r[ix] = (g0[2 * ix] + g0[2 * ix + 1]) + (g1[2 * ix] + g1[2 * ix + 1]);
+    }
   }
 }
 
