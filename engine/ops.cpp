@@ -213,7 +213,7 @@ BatchNormState BatchNormState::create(int64_t channels, Device device) {
 
 namespace {
 
-// relu_input: normalise relu(x) (CPU only; the fused kernels give the same bits as relu, then batchnorm).
+// relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm).
 Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& opt, bool relu_input) {
   const cpu::Dims xd = dims_of(x.value(), "batchnorm");
@@ -232,9 +232,9 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
       throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
     if (gpu)
-      ON_CUDA("batchnorm", cuda::batchnorm_forward_eval(x.value().data(), gamma.value().data(), beta.value().data(),
-                                                        state.moving_mean.data(), state.moving_var.data(), y.data(),
-                                                        xd, opt.eps, stream()));
+      ON_CUDA("batchnorm", (relu_input ? cuda::batchnorm_forward_eval<true> : cuda::batchnorm_forward_eval<false>)(
+                               x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
+                               state.moving_var.data(), y.data(), xd, opt.eps, stream()));
     else
       (relu_input ? cpu::batchnorm_forward_eval<float, true> : cpu::batchnorm_forward_eval<float, false>)(
           x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
@@ -246,8 +246,9 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   if (gpu) {
     ON_CUDA("batchnorm", {
       Storage scratch(cuda::batchnorm_forward_scratch_bytes(xd), Device::CUDA);
-      cuda::batchnorm_forward_train(x.value().data(), gamma.value().data(), beta.value().data(), y.data(),
-                                    mean.data(), invstd.data(), var.data(), scratch.data(), xd, opt.eps, stream());
+      (relu_input ? cuda::batchnorm_forward_train<true> : cuda::batchnorm_forward_train<false>)(
+          x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
+          var.data(), scratch.data(), xd, opt.eps, stream());
     });
   } else {
     (relu_input ? cpu::batchnorm_forward_train<float, true> : cpu::batchnorm_forward_train<float, false>)(
@@ -286,8 +287,9 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
         [[maybe_unused]] float* dx = gx ? x.grad_accumulator().data() : nullptr;
         ON_CUDA("batchnorm", {
           Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
-          cuda::batchnorm_backward_train(x.value().data(), out.grad().data(), gamma.value().data(), mean.data(),
-                                         invstd.data(), dx, dgamma, dbeta, scratch.data(), xd, stream());
+          (relu_input ? cuda::batchnorm_backward_train<true> : cuda::batchnorm_backward_train<false>)(
+              x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx, dgamma,
+              dbeta, scratch.data(), xd, stream());
         });
         return;
       }
@@ -309,7 +311,6 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
 
 Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& opt) {
-  if (x.device() == Device::CUDA) return batchnorm(tape, relu(tape, x), gamma, beta, state, training, opt);
   return batchnorm_impl(tape, x, gamma, beta, state, training, opt, true);
 }
 

@@ -41,8 +41,8 @@ struct BatchNormState {
 Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state, bool training,
               const BatchNormOptions& options);
 
-// batchnorm(relu(x)), the model's block, as one op: on the CPU one pass over memory where the two ops take
-// three, with the same bits; on the GPU the two ops in sequence.
+// batchnorm(relu(x)), the model's block, as one op that never writes relu(x) out, with the same bits as the
+// two ops in sequence on either backend.
 Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& options);
 

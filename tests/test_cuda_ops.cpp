@@ -5,8 +5,9 @@
 // Limits. Pure data movement (ReLU, pooling, upsampling) must match exactly. Per-element arithmetic built
 // without FMA contraction (-fmad=false) rounds as on the CPU, so RMSprop, the moving statistics and the
 // MSE gradient get one-ulp limits. Reductions (batchnorm, MSE loss) accumulate in double in another order:
-// nmse 1e-10. Sigmoid: expf differs by an ulp or two. cuDNN convolutions: nmse 1e-8 in strict FP32
-// (Winograd and FFT algorithms round differently from a direct sum), 1e-5 with TF32 (10-bit mantissa).
+// nmse 1e-10, the fused ReLU-then-batchnorm kernels too, which must equal relu then batchnorm on the GPU
+// exactly. Sigmoid: expf differs by an ulp or two. cuDNN convolutions: nmse 1e-8 in strict FP32 (Winograd and
+// FFT algorithms round differently from a direct sum), 1e-5 with TF32 (10-bit mantissa).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -147,35 +148,44 @@ TEST_CASE("upsample2 forward and backward match the CPU exactly") {
   }
 }
 
-TEST_CASE("batchnorm training forward, inference forward and backward match the CPU") {
+namespace {
+
+// kReluInput: the fused ReLU-then-batchnorm kernels, against the CPU's fused twins and against the GPU's own
+// relu followed by the unfused kernels.
+template <bool kReluInput> void check_batchnorm() {
   const float eps = 1e-3f;
   for (const Dims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), hw = d.plane();
-    // An offset mean tests the two-pass variance; channel 0 is constant (zero variance).
-    auto x = random_values(n, seed_for(d, 13), 0.5, 2.5);
+    // An offset mean tests the two-pass variance; channel 0 is constant (zero variance). The fused variant
+    // gets negative values and exact zeros (where the ReLU's gradient is 0), and a channel 0 the ReLU zeroes.
+    auto x = random_values(n, seed_for(d, 13), kReluInput ? -1.0 : 0.5, 2.5);
+    if (kReluInput)
+      for (int64_t i = 0; i < n; i += 7) x[size_t(i)] = 0.0f;
+    const float constant = kReluInput ? -0.25f : 0.25f;
     if (d.c > 1)
-      for (int i = 0; i < d.n; ++i) std::fill_n(x.begin() + (int64_t(i) * d.c) * hw, hw, 0.25f);
+      for (int i = 0; i < d.n; ++i) std::fill_n(x.begin() + (int64_t(i) * d.c) * hw, hw, constant);
     const auto gamma = random_values(d.c, seed_for(d, 14), 0.5, 1.5), beta = random_values(d.c, seed_for(d, 15));
     const auto dy = random_values(n, seed_for(d, 16)), dx0 = random_values(n, seed_for(d, 17));
     const auto dgamma0 = random_values(d.c, seed_for(d, 18)), dbeta0 = random_values(d.c, seed_for(d, 19));
 
     const auto c = static_cast<size_t>(d.c);
     std::vector<float> y_ref(static_cast<size_t>(n)), mean_ref(c), invstd_ref(c), var_ref(c);
-    cpu::batchnorm_forward_train(x.data(), gamma.data(), beta.data(), y_ref.data(), mean_ref.data(),
-                                 invstd_ref.data(), var_ref.data(), d, eps);
+    cpu::batchnorm_forward_train<float, kReluInput>(x.data(), gamma.data(), beta.data(), y_ref.data(),
+                                                    mean_ref.data(), invstd_ref.data(), var_ref.data(), d, eps);
     std::vector<float> dx_ref = dx0, dgamma_ref = dgamma0, dbeta_ref = dbeta0;
-    cpu::batchnorm_backward_train(x.data(), dy.data(), gamma.data(), mean_ref.data(), invstd_ref.data(),
-                                  dx_ref.data(), dgamma_ref.data(), dbeta_ref.data(), d);
+    cpu::batchnorm_backward_train<float, kReluInput>(x.data(), dy.data(), gamma.data(), mean_ref.data(),
+                                                     invstd_ref.data(), dx_ref.data(), dgamma_ref.data(),
+                                                     dbeta_ref.data(), d);
     std::vector<float> ye_ref(static_cast<size_t>(n));
-    cpu::batchnorm_forward_eval(x.data(), gamma.data(), beta.data(), mean_ref.data(), var_ref.data(), ye_ref.data(),
-                                d, eps);
+    cpu::batchnorm_forward_eval<float, kReluInput>(x.data(), gamma.data(), beta.data(), mean_ref.data(),
+                                                   var_ref.data(), ye_ref.data(), d, eps);
 
     Guarded gx(x), ggamma(gamma), gbeta(beta), gy = Guarded::sized(n), gmean = Guarded::sized(d.c),
         ginvstd = Guarded::sized(d.c), gvar = Guarded::sized(d.c),
         fscratch = Guarded::sized(int64_t(cuda::batchnorm_forward_scratch_bytes(d) / sizeof(float)));
-    cuda::batchnorm_forward_train(gx.data(), ggamma.data(), gbeta.data(), gy.data(), gmean.data(), ginvstd.data(),
-                                  gvar.data(), fscratch.data(), d, eps, stream());
+    cuda::batchnorm_forward_train<kReluInput>(gx.data(), ggamma.data(), gbeta.data(), gy.data(), gmean.data(),
+                                              ginvstd.data(), gvar.data(), fscratch.data(), d, eps, stream());
     const auto y = gy.values();
     check_finite("batchnorm forward", y);
     check_close("batchnorm mean", gmean.values(), mean_ref, 1e-12, kUlpRel);
@@ -191,8 +201,9 @@ TEST_CASE("batchnorm training forward, inference forward and backward match the 
     // Backward from the CPU's statistics, so only the backward kernels are compared.
     Guarded gdy(dy), gdx(dx0), gdgamma(dgamma0), gdbeta(dbeta0), rmean(mean_ref), rinvstd(invstd_ref),
         scratch = Guarded::sized(int64_t(cuda::batchnorm_backward_scratch_bytes(d) / sizeof(float)));
-    cuda::batchnorm_backward_train(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(), gdx.data(),
-                                   gdgamma.data(), gdbeta.data(), scratch.data(), d, stream());
+    cuda::batchnorm_backward_train<kReluInput>(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                               gdx.data(), gdgamma.data(), gdbeta.data(), scratch.data(), d,
+                                               stream());
     check_close("batchnorm backward dx", gdx.values(), dx_ref, 1e-10, 1e-5);
     check_close("batchnorm backward dgamma", gdgamma.values(), dgamma_ref, 1e-10, 1e-5);
     check_close("batchnorm backward dbeta", gdbeta.values(), dbeta_ref, 1e-10, 1e-5);
@@ -203,20 +214,51 @@ TEST_CASE("batchnorm training forward, inference forward and backward match the 
 
     // Each output may be null, as on the CPU.
     Guarded gdx2(dx0), gdgamma2(dgamma0), gdbeta2(dbeta0);
-    cuda::batchnorm_backward_train(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(), nullptr,
-                                   gdgamma2.data(), nullptr, scratch.data(), d, stream());
-    cuda::batchnorm_backward_train(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(), gdx2.data(),
-                                   nullptr, gdbeta2.data(), scratch.data(), d, stream());
+    cuda::batchnorm_backward_train<kReluInput>(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                               nullptr, gdgamma2.data(), nullptr, scratch.data(), d, stream());
+    cuda::batchnorm_backward_train<kReluInput>(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                               gdx2.data(), nullptr, gdbeta2.data(), scratch.data(), d, stream());
     check_close("batchnorm backward dx alone", gdx2.values(), dx_ref, 1e-10, 1e-5);
     check_close("batchnorm backward dgamma alone", gdgamma2.values(), dgamma_ref, 1e-10, 1e-5);
     check_close("batchnorm backward dbeta alone", gdbeta2.values(), dbeta_ref, 1e-10, 1e-5);
 
     Guarded gvar_ref(var_ref), gye = Guarded::sized(n);
-    cuda::batchnorm_forward_eval(gx.data(), ggamma.data(), gbeta.data(), rmean.data(), gvar_ref.data(), gye.data(), d,
-                                 eps, stream());
+    cuda::batchnorm_forward_eval<kReluInput>(gx.data(), ggamma.data(), gbeta.data(), rmean.data(), gvar_ref.data(),
+                                             gye.data(), d, eps, stream());
     check_close("batchnorm inference forward", gye.values(), ye_ref, 1e-12, 1e-6);
     CHECK_GUARDS(gye);
+    if (!kReluInput) continue;
+
+    // The unfused kernels on relu(x) read the same values in the same order with the same arithmetic (no FMA
+    // contraction), so they must agree with the fused ones exactly.
+    Guarded gr = Guarded::sized(n), gy2 = Guarded::sized(n), gmean2 = Guarded::sized(d.c),
+            ginvstd2 = Guarded::sized(d.c), gvar2 = Guarded::sized(d.c), gdr = Guarded::sized(n), gdx3(dx0),
+            gdgamma3(dgamma0), gdbeta3(dbeta0), gye2 = Guarded::sized(n);
+    cuda::relu_forward(gx.data(), gr.data(), n, stream());
+    cuda::batchnorm_forward_train(gr.data(), ggamma.data(), gbeta.data(), gy2.data(), gmean2.data(), ginvstd2.data(),
+                                  gvar2.data(), fscratch.data(), d, eps, stream());
+    cuda::batchnorm_backward_train(gr.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(), gdr.data(),
+                                   gdgamma3.data(), gdbeta3.data(), scratch.data(), d, stream());
+    cuda::relu_backward(gx.data(), gdr.data(), gdx3.data(), n, stream());
+    cuda::batchnorm_forward_eval(gr.data(), ggamma.data(), gbeta.data(), rmean.data(), gvar_ref.data(), gye2.data(),
+                                 d, eps, stream());
+    check_close("relu, batchnorm: forward", gy2.values(), y, 0, 0);
+    check_close("relu, batchnorm: mean", gmean2.values(), gmean.values(), 0, 0);
+    check_close("relu, batchnorm: invstd", ginvstd2.values(), ginvstd.values(), 0, 0);
+    check_close("relu, batchnorm: variance", gvar2.values(), gvar.values(), 0, 0);
+    check_close("relu, batchnorm: backward dx", gdx3.values(), gdx.values(), 0, 0);
+    check_close("relu, batchnorm: backward dgamma", gdgamma3.values(), gdgamma.values(), 0, 0);
+    check_close("relu, batchnorm: backward dbeta", gdbeta3.values(), gdbeta.values(), 0, 0);
+    check_close("relu, batchnorm: inference forward", gye2.values(), gye.values(), 0, 0);
   }
+}
+
+}  // namespace
+
+TEST_CASE("batchnorm training forward, inference forward and backward match the CPU") { check_batchnorm<false>(); }
+
+TEST_CASE("fused ReLU-then-batchnorm matches the CPU's fused kernels, and relu then batchnorm on the GPU exactly") {
+  check_batchnorm<true>();
 }
 
 TEST_CASE("batchnorm moving statistics match the CPU for both rules") {

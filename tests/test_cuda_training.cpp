@@ -117,6 +117,42 @@ TEST_CASE("the plain (PyTorch) moving-statistics rule runs on the GPU as on the 
   check_close("moving variance", sg.moving_var.to_vector(), sc.moving_var.to_vector(), 1e-12, 1e-6);
 }
 
+TEST_CASE("relu_batchnorm on the GPU gives the values of relu then batchnorm, gradients and statistics included") {
+  const Shape s{3, 32, 176, 176};
+  auto xv = random_values(shape_numel(s), 600);
+  for (size_t i = 0; i < xv.size(); i += 7) xv[i] = 0.0f;  // the ReLU's gradient at exactly 0 is 0
+  const auto target = random_values(shape_numel(s), 601), gv = random_values(32, 602, 0.5, 1.5),
+             bv = random_values(32, 603);
+  struct Out {
+    std::vector<float> y, dx, dgamma, dbeta, moving_mean, moving_var, eval;
+  };
+  auto run = [&](bool fused) {
+    Var x(Tensor::from_vector(s, xv, Device::CUDA), true), gamma(Tensor::from_vector({32}, gv, Device::CUDA), true),
+        beta(Tensor::from_vector({32}, bv, Device::CUDA), true);
+    BatchNormState st = BatchNormState::create(32, Device::CUDA);
+    const BatchNormOptions opt;
+    Tape tape;
+    Var y = fused ? relu_batchnorm(&tape, x, gamma, beta, st, true, opt)
+                  : batchnorm(&tape, relu(&tape, x), gamma, beta, st, true, opt);
+    Var loss = mse_loss(&tape, y, Tensor::from_vector(s, target, Device::CUDA));
+    tape.backward(loss);
+    const Var xe(x.value());
+    const Var e = fused ? relu_batchnorm(nullptr, xe, gamma, beta, st, false, opt)
+                        : batchnorm(nullptr, relu(nullptr, xe), gamma, beta, st, false, opt);
+    return Out{y.value().to_vector(),   x.grad().to_vector(),       gamma.grad().to_vector(),
+               beta.grad().to_vector(), st.moving_mean.to_vector(), st.moving_var.to_vector(),
+               e.value().to_vector()};
+  };
+  const Out a = run(false), f = run(true);
+  CHECK(a.y == f.y);
+  CHECK(a.dx == f.dx);
+  CHECK(a.dgamma == f.dgamma);
+  CHECK(a.dbeta == f.dbeta);
+  CHECK(a.moving_mean == f.moving_mean);
+  CHECK(a.moving_var == f.moving_var);
+  CHECK(a.eval == f.eval);
+}
+
 TEST_CASE("deterministic mode: two runs from one seed give bit-identical losses for 10 steps") {
   CudaOptions o;
   o.deterministic = true;

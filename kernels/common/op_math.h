@@ -13,6 +13,13 @@ template <typename T> MRIAE_HD inline T sigmoid(T x) { return T(1) / (T(1) + exp
 // Written in terms of the output, which the forward pass keeps.
 template <typename T> MRIAE_HD inline T sigmoid_grad(T y, T dy) { return dy * y * (T(1) - y); }
 
+// What the batchnorm kernels normalise: x itself, or relu(x) in the fused ReLU-then-batchnorm variants of
+// both backends. relu is written as a product with 0 or 1, which GCC vectorises inside the CPU's
+// double-precision sums where it leaves a select scalar; it is the same value as relu for every finite x (a
+// negative x gives -0, which adds and subtracts as +0), so the fused kernels give the bits of the two ops.
+template <bool kReluInput, typename T> MRIAE_HD inline T bn_input(T x) {
+  return kReluInput ? x * (x > T(0) ? T(1) : T(0)) : x;
+}
 template <typename T> MRIAE_HD inline T bn_invstd(T biased_var, T eps) { return T(1) / sqrt_(biased_var + eps); }
 template <typename T> MRIAE_HD inline T bn_forward(T x, T mean, T invstd, T gamma, T beta) {
   return (x - mean) * invstd * gamma + beta;

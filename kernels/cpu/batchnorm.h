@@ -13,13 +13,6 @@ namespace mriae::cpu {
 
 // Training mode: normalises with the batch mean and biased variance. Writes the per-channel mean and
 // invstd that backward needs, and the biased batch variance for the moving statistics.
-// relu(x) written as a product with 0 or 1, which GCC vectorises inside the double-precision sums where it
-// leaves a select scalar. The same value as hd::relu for every finite x (a negative x gives -0, which adds and
-// subtracts as +0).
-template <typename T, bool kReluInput = false> inline T bn_input(T x) {
-  return kReluInput ? x * (x > T(0) ? T(1) : T(0)) : x;
-}
-
 template <typename T, bool kReluInput = false>
 MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* invstd, T* var,
                              const Dims& d, T eps) {
@@ -31,7 +24,7 @@ MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const 
     for (int n = 0; n < d.n; ++n) {
       const T* p = x + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd reduction(+ : s)
-      for (int64_t i = 0; i < hw; ++i) s += bn_input<T, kReluInput>(p[i]);
+      for (int64_t i = 0; i < hw; ++i) s += hd::bn_input<kReluInput>(p[i]);
     }
     const double mu = s / m;
     // Two passes: the variance as the mean squared deviation, which does not cancel like E[x^2] - mean^2.
@@ -40,7 +33,7 @@ MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const 
       const T* p = x + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd reduction(+ : ss)
       for (int64_t i = 0; i < hw; ++i) {
-        const double dev = bn_input<T, kReluInput>(p[i]) - mu;
+        const double dev = hd::bn_input<kReluInput>(p[i]) - mu;
         ss += dev * dev;
       }
     }
@@ -53,7 +46,7 @@ MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const 
       const T* p = x + (int64_t(n) * d.c + c) * hw;
       T* q = y + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(bn_input<T, kReluInput>(p[i]), mu_t, is, g, b);
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(hd::bn_input<kReluInput>(p[i]), mu_t, is, g, b);
     }
   }
 }
@@ -70,7 +63,7 @@ MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T
       const T* p = x + (int64_t(n) * d.c + c) * hw;
       T* q = y + (int64_t(n) * d.c + c) * hw;
 #pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(bn_input<T, kReluInput>(p[i]), mu, is, g, b);
+      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(hd::bn_input<kReluInput>(p[i]), mu, is, g, b);
     }
   }
 }
@@ -91,7 +84,7 @@ MRIAE_CPU_CLONES void batchnorm_backward_train(const T* x, const T* dy, const T*
 #pragma omp simd reduction(+ : sdy, sdyx)
       for (int64_t i = 0; i < hw; ++i) {
         sdy += dy[off + i];
-        sdyx += double(dy[off + i]) * ((bn_input<T, kReluInput>(x[off + i]) - mu) * is);
+        sdyx += double(dy[off + i]) * ((hd::bn_input<kReluInput>(x[off + i]) - mu) * is);
       }
     }
     if (dgamma) dgamma[c] += T(sdyx);
@@ -99,7 +92,7 @@ MRIAE_CPU_CLONES void batchnorm_backward_train(const T* x, const T* dy, const T*
     if (!dx) continue;
     const T mdy = T(sdy / m), mdyx = T(sdyx / m), gi = gamma[c] * is;
     auto grad = [&](int64_t o) __attribute__((always_inline)) {  // inlined into each clone
-      const T g = hd::bn_backward(dy[o], (bn_input<T, kReluInput>(x[o]) - mu) * is, mdy, mdyx, gi);
+      const T g = hd::bn_backward(dy[o], (hd::bn_input<kReluInput>(x[o]) - mu) * is, mdy, mdyx, gi);
       return kReluInput ? hd::relu_grad(x[o], g) : g;
     };
     for (int n = 0; n < d.n; ++n) {

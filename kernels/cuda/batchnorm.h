@@ -1,6 +1,7 @@
 #pragma once
-// Batch normalisation on the GPU; same contract as kernels/cpu/batchnorm.h. Channel statistics are
-// reduced in double in a fixed order (see reduce.cuh): the results are deterministic.
+// Batch normalisation on the GPU; same contract as kernels/cpu/batchnorm.h, kReluInput included (instantiated
+// in batchnorm.cu for both values). Channel statistics are reduced in double in a fixed order (see
+// reduce.cuh): the results are deterministic.
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -14,11 +15,13 @@ size_t batchnorm_forward_scratch_bytes(const cpu::Dims& d);
 
 // Training mode: writes y and the per-channel batch mean, invstd and biased variance (two passes:
 // the mean, then the squared deviations from it).
+template <bool kReluInput = false>
 void batchnorm_forward_train(const float* x, const float* gamma, const float* beta, float* y, float* mean,
                              float* invstd, float* var, void* scratch, const cpu::Dims& d, float eps,
                              cudaStream_t stream);
 
 // Inference mode, with the given (moving) mean and variance.
+template <bool kReluInput = false>
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta, const float* mean,
                             const float* var, float* y, const cpu::Dims& d, float eps, cudaStream_t stream);
 
@@ -26,6 +29,7 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
 size_t batchnorm_backward_scratch_bytes(const cpu::Dims& d);
 
 // Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null.
+template <bool kReluInput = false>
 void batchnorm_backward_train(const float* x, const float* dy, const float* gamma, const float* mean,
                               const float* invstd, float* dx, float* dgamma, float* dbeta, void* scratch,
                               const cpu::Dims& d, cudaStream_t stream);
