@@ -34,19 +34,22 @@ class CublasHandle {
     try {
       MRIAE_CUBLAS_CHECK(cublasSetStream(h_, stream));
     } catch (...) {
-      cublasDestroy(h_);
+      destroy(h_);
       throw;
     }
   }
-  ~CublasHandle() {
-    const cublasStatus_t s = cublasDestroy(h_);
-    if (s != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "cublasDestroy failed: %s\n", cublasGetStatusString(s));
-  }
+  ~CublasHandle() { destroy(h_); }
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
   cublasHandle_t get() const { return h_; }
 
  private:
+  // Never throws: it runs in the destructor and while another error propagates.
+  static void destroy(cublasHandle_t h) noexcept {
+    const cublasStatus_t s = cublasDestroy(h);
+    if (s != CUBLAS_STATUS_SUCCESS) std::fprintf(stderr, "cublasDestroy failed: %s\n", cublasGetStatusString(s));
+  }
+
   cublasHandle_t h_ = nullptr;
 };
 
