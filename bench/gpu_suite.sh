@@ -2,7 +2,9 @@
 # The GPU suite. On a machine with an NVIDIA GPU (nvcc, cuDNN, cmake; PyTorch with CUDA if present) it
 # builds mriae for the GPU it finds, runs every test including the GPU ones, runs compute-sanitizer
 # (memcheck, racecheck, synccheck) over a few training steps, runs the benchmarks of the build's bench
-# directory, and writes one markdown report, OUT_DIR/report.md, with a log per step in OUT_DIR/logs.
+# directory (bench_cuda_ops: every kernel validated and timed), the GPU race against PyTorch
+# (bench/run_gpu.sh) and a deterministic-mode run, and writes one markdown report, OUT_DIR/report.md, with
+# a log per step in OUT_DIR/logs.
 #
 #   bench/gpu_suite.sh OUT_DIR
 #
@@ -141,25 +143,19 @@ if [[ $built -eq 1 ]]; then
     [[ -x $exe ]] || continue
     run_step required "$(basename "$exe")" "benchmark" "$exe"
   done
-  run_step required train-b32 "train_steps: 20 steps, batch 32, 176x176, strict FP32" \
-    "$train" --device cuda --steps 20 --batch 32 --size 176
-  run_step required train-b32-tf32 "train_steps: 20 steps, batch 32, 176x176, TF32 allowed" \
-    "$train" --device cuda --steps 20 --batch 32 --size 176 --tf32
-  run_step required train-b32-deterministic "train_steps: 20 steps, batch 32, 176x176, deterministic" \
-    "$train" --device cuda --steps 20 --batch 32 --size 176 --deterministic
+  # mriae against PyTorch (eager, channels-last, torch.compile), strict FP32 and TF32; without PyTorch for
+  # CUDA it measures mriae alone and says so in its table.
+  race_note="run_gpu.sh: training steps and inference passes, batch 128, 176x176, mriae vs PyTorch"
+  [[ $have_torch -eq 1 ]] || race_note+=" (PyTorch with CUDA not available: mriae only)"
+  run_step required gpu-race "$race_note" bash "$src/bench/run_gpu.sh" "$build"
+  run_step required train-b128-deterministic "train_steps: 20 steps, batch 128, 176x176, deterministic" \
+    "$train" --device cuda --steps 20 --batch 128 --size 176 --deterministic
 else
   not_run tests "no build" "ctest and mriae_gpu_tests"
 fi
-if [[ $have_torch -eq 1 ]]; then
-  run_step optional torch-reference "PyTorch, same model and step: 20 steps, batch 32, 176x176, strict FP32" \
-    python3 "$src/bench/torch_reference.py" --steps 20 --batch 32 --size 176
-else
-  echo "== torch-reference: skipped (PyTorch with CUDA not available)"
-  record torch-reference "SKIP (PyTorch with CUDA not available)" 0 "PyTorch reference timing"
-fi
 
 # ---- the report
-runtime_line=$(grep -m1 '^device: cuda' "$logs/train-b32.log" 2>/dev/null || echo "not measured")
+runtime_line=$(grep -m1 '^device: cuda' "$logs/train-b128-deterministic.log" 2>/dev/null || echo "not measured")
 {
   echo "# mriae GPU suite"
   echo
@@ -182,20 +178,26 @@ runtime_line=$(grep -m1 '^device: cuda' "$logs/train-b32.log" 2>/dev/null || ech
   echo
   echo "## Benchmarks"
   for name in "${names[@]}"; do
-    case $name in bench_* | train-* | torch-reference) ;; *) continue ;; esac
+    case $name in bench_* | train-* | gpu-race) ;; *) continue ;; esac
     [[ -f $logs/$name.log ]] || continue
     echo
     echo "### $name"
     echo
+    # The markdown tables the benchmark printed, outside a code block so they render, each under its
+    # '## ' heading if it has one; then the log itself.
+    awk '/^## / { if (t) print ""; t = 0; h = "####" substr($0, 3); next }
+         /^\|/ { if (h != "") { print h; print ""; h = "" } print; t = 1; next }
+         t { print ""; t = 0 }' "$logs/$name.log"
+    echo
     echo '```'
-    # Per-step lines are many; the summary lines carry the result.
-    grep -v '^step [0-9]' "$logs/$name.log" | tail -n 80
+    # Per-step lines are many; the summary lines carry the result. The kernel tables run to ~150 lines.
+    grep -v '^step [0-9]' "$logs/$name.log" | tail -n 400
     echo '```'
   done
   echo
   echo "## Logs of the other steps (last lines)"
   for name in "${names[@]}"; do
-    case $name in bench_* | train-* | torch-reference) continue ;; esac
+    case $name in bench_* | train-* | gpu-race) continue ;; esac
     [[ -f $logs/$name.log ]] || continue
     echo
     echo "### $name"

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """The same autoencoder in PyTorch (Keras layer order, RMSprop as Keras 2.2), timed like
-bench/cpu_train_step.cpp. Uses Debian's python3-torch; prints one JSON line."""
+bench/train_steps.cpp: training steps, then inference passes (eval mode, no_grad, forward and loss, as
+validation runs). Uses Debian's python3-torch; prints one JSON line."""
 import argparse
 import json
 import statistics
@@ -18,6 +19,7 @@ def main():
     ap.add_argument("--size", type=int, default=176)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--eval-steps", type=int, default=0, help="timed inference passes after the training steps")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels-last", action="store_true")
     a = ap.parse_args()
@@ -41,10 +43,23 @@ def main():
         if s >= a.warmup:
             times.append(dt)
     med = statistics.median(times)
-    print(json.dumps({"engine": "pytorch-cpu" + ("-channels-last" if a.channels_last else ""),
-                      "torch": torch.__version__, "threads": a.threads, "batch": a.batch, "size": a.size,
-                      "steps": a.steps, "median_step_s": round(med, 4), "images_per_s": round(a.batch / med, 3),
-                      "last_loss": round(loss.item(), 6)}))
+    row = {"engine": "pytorch-cpu" + ("-channels-last" if a.channels_last else ""), "precision": "fp32",
+           "torch": torch.__version__, "threads": a.threads, "batch": a.batch, "size": a.size, "steps": a.steps,
+           "median_step_s": round(med, 5), "images_per_s": round(a.batch / med, 3), "last_loss": round(loss.item(), 6)}
+    if a.eval_steps > 0:
+        model.eval()
+        eval_times = []
+        with torch.no_grad():
+            # One untimed pass first, as train_steps leaves its first pass out.
+            for s in range(1 + a.eval_steps):
+                t0 = time.perf_counter()
+                loss_fn(model(x), x).item()
+                if s > 0:
+                    eval_times.append(time.perf_counter() - t0)
+        eval_med = statistics.median(eval_times)
+        row.update({"eval_steps": a.eval_steps, "eval_median_s": round(eval_med, 5),
+                    "eval_images_per_s": round(a.batch / eval_med, 3)})
+    print(json.dumps(row))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,13 @@
 // workload for compute-sanitizer in bench/gpu_suite.sh, and a whole-step benchmark.
 //
 //   train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] [--seed N]
-//               [--deterministic] [--tf32] [--quiet] [--json]
+//               [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]
 //
-// --json prints one line for bench/run_cpu.sh: the median step time over steps 2..N and images/s.
+// --eval-steps N then times N inference passes on the same batch (forward with the moving statistics and
+// the loss, as validation runs in training): an epoch's validation part.
+// --json prints one line for bench/run_cpu.sh and bench/run_gpu.sh: the median step time over steps 2..N
+// and images/s, and the same for the inference passes 2..N when asked for.
+// Exit status 77 when --device cuda is asked for and no GPU can be used.
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/random.h"
 #include "engine/rmsprop.h"
 #include "model/autoencoder.h"
@@ -28,7 +33,7 @@ namespace {
 
 struct Args {
   std::string device = "auto";
-  int steps = 5, batch = 4, size = 176;
+  int steps = 5, batch = 4, size = 176, eval_steps = 0;
   uint64_t seed = 13;
   bool deterministic = false, tf32 = false, quiet = false, json = false;
 };
@@ -36,7 +41,7 @@ struct Args {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] "
-               "[--seed N] [--deterministic] [--tf32] [--quiet] [--json]\n",
+               "[--seed N] [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]\n",
                why);
   std::exit(2);
 }
@@ -61,6 +66,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--batch") a.batch = positive();
     else if (k == "--size") a.size = positive();
     else if (k == "--seed") a.seed = uint64_t(positive());
+    else if (k == "--eval-steps") a.eval_steps = positive();
     else if (k == "--deterministic") a.deterministic = true;
     else if (k == "--tf32") a.tf32 = true;
     else if (k == "--quiet") a.quiet = true;
@@ -71,11 +77,26 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+// Median milliseconds of the calls after the first (which pays for allocations and algorithm choice).
+double median_after_first(std::vector<double> ms) {
+  if (ms.size() > 1) ms.erase(ms.begin());
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace mriae;
   const Args a = parse(argc, argv);
+  if (a.device == "cuda" && !cuda_available()) {
+#ifdef MRIAE_WITH_CUDA
+    std::fprintf(stderr, "train_steps: --device cuda, but no CUDA GPU is visible to this process: skipped\n");
+#else
+    std::fprintf(stderr, "train_steps: --device cuda, but this build has no CUDA backend: skipped\n");
+#endif
+    return 77;
+  }
   try {
     const Device device = resolve_device(a.device);
     if (!a.json) std::printf("device: %s", device_name(device));
@@ -120,19 +141,40 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
+    // Inference passes as validation runs them in training: forward with the moving statistics, and the
+    // loss read back (which waits for the GPU).
+    std::vector<double> eval_ms;
+    for (int step = 1; step <= a.eval_steps; ++step) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const float l = mse_loss(nullptr, model.forward(nullptr, Var(batch), false), batch).value().item();
+      eval_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (!a.quiet) std::printf("eval %d loss %.7g time %.2f ms\n", step, double(l), eval_ms.back());
+    }
+
+    const char* precision = device == Device::CUDA && a.tf32 ? "tf32" : "fp32";
     if (a.json) {
-      std::vector<double> later(ms.begin() + (ms.size() > 1 ? 1 : 0), ms.end());
-      std::sort(later.begin(), later.end());
-      const double median_s = later[later.size() / 2] / 1000.0;
-      std::printf("{\"engine\": \"mriae-%s\", \"threads\": %d, \"batch\": %d, \"size\": %d, \"steps\": %zu, "
-                  "\"median_step_s\": %.4f, \"images_per_s\": %.3f, \"last_loss\": %.6f}\n",
-                  device_name(device), omp_get_max_threads(), a.batch, a.size, later.size(), median_s,
-                  a.batch / median_s, double(last_loss));
+      const double median_s = median_after_first(ms) / 1000.0;
+      std::printf("{\"engine\": \"mriae-%s\", \"precision\": \"%s\", \"threads\": %d, \"batch\": %d, "
+                  "\"size\": %d, \"steps\": %zu, \"median_step_s\": %.5f, \"images_per_s\": %.3f, "
+                  "\"last_loss\": %.6f",
+                  device_name(device), precision, omp_get_max_threads(), a.batch, a.size,
+                  ms.size() > 1 ? ms.size() - 1 : ms.size(), median_s, a.batch / median_s, double(last_loss));
+      if (!eval_ms.empty()) {
+        const double eval_s = median_after_first(eval_ms) / 1000.0;
+        std::printf(", \"eval_steps\": %zu, \"eval_median_s\": %.5f, \"eval_images_per_s\": %.3f",
+                    eval_ms.size() > 1 ? eval_ms.size() - 1 : eval_ms.size(), eval_s, a.batch / eval_s);
+      }
+      std::printf("}\n");
     } else if (ms.size() > 1) {
       double sum = 0;
       for (size_t i = 1; i < ms.size(); ++i) sum += ms[i];
       const double mean = sum / double(ms.size() - 1);
       std::printf("mean step time (steps 2-%d): %.2f ms, %.1f images/s\n", a.steps, mean, 1000.0 * a.batch / mean);
+      if (eval_ms.size() > 1) {
+        const double eval = median_after_first(eval_ms);
+        std::printf("median inference pass (passes 2-%d): %.2f ms, %.1f images/s\n", a.eval_steps, eval,
+                    1000.0 * a.batch / eval);
+      }
     }
     if (device == Device::CUDA) {
       const auto s = Context::get().allocator(device).stats();
