@@ -288,7 +288,9 @@ void bench_relu(Runner& r, const Use& u) {
                [&] { cuda::relu_backward(x.data(), dy.data(), dx.data(), n, s); });
 }
 
-void bench_batchnorm(Runner& r, const Use& u) {
+// kRelu: the fused ReLU-then-batchnorm kernels the model runs; without it, batchnorm alone, the earlier
+// version, which with bench_relu's rows shows what the fusion saves.
+template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
   const Dims& d = u.d;
   const int64_t n = d.count();
   const float eps = 1e-3f;
@@ -298,9 +300,12 @@ void bench_batchnorm(Runner& r, const Use& u) {
   Tensor fscratch = scratch(cuda::batchnorm_forward_scratch_bytes(d)),
          bscratch = scratch(cuda::batchnorm_backward_scratch_bytes(d));
   Validation vt, ve, vb;
+  const std::string label =
+      (kRelu ? "relu+batchnorm fused, as the model runs (" : "batchnorm alone, the unfused version (") + u.layers + ")";
   {
-    // An offset mean, as after a ReLU: the two-pass variance must not cancel.
-    const auto hx = random_values(n, 21, 0.5, 2.5), hgamma = random_values(d.c, 22, 0.5, 1.5),
+    // An offset mean, as after a ReLU: the two-pass variance must not cancel. The fused kernels get negative
+    // inputs too, so that their ReLU matters.
+    const auto hx = random_values(n, 21, kRelu ? -1.0 : 0.5, 2.5), hgamma = random_values(d.c, 22, 0.5, 1.5),
                hbeta = random_values(d.c, 23), hdy = random_values(n, 24);
     auto hdx = random_values(n, 25), hdgamma = random_values(d.c, 26), hdbeta = random_values(d.c, 27);
     x = upload(hx), gamma = upload(hgamma), beta = upload(hbeta), dy = upload(hdy), dx = upload(hdx),
@@ -308,14 +313,14 @@ void bench_batchnorm(Runner& r, const Use& u) {
     const auto c = size_t(d.c);
     const auto nn = static_cast<size_t>(n);
     std::vector<float> y_ref(nn), ye_ref(nn), mean_ref(c), invstd_ref(c), var_ref(c);
-    cpu::batchnorm_forward_train(hx.data(), hgamma.data(), hbeta.data(), y_ref.data(), mean_ref.data(),
+    cpu::batchnorm_forward_train<float, kRelu>(hx.data(), hgamma.data(), hbeta.data(), y_ref.data(), mean_ref.data(),
                                  invstd_ref.data(), var_ref.data(), d, eps);
-    cpu::batchnorm_backward_train(hx.data(), hdy.data(), hgamma.data(), mean_ref.data(), invstd_ref.data(),
+    cpu::batchnorm_backward_train<float, kRelu>(hx.data(), hdy.data(), hgamma.data(), mean_ref.data(), invstd_ref.data(),
                                   hdx.data(), hdgamma.data(), hdbeta.data(), d);
-    cpu::batchnorm_forward_eval(hx.data(), hgamma.data(), hbeta.data(), mean_ref.data(), var_ref.data(),
+    cpu::batchnorm_forward_eval<float, kRelu>(hx.data(), hgamma.data(), hbeta.data(), mean_ref.data(), var_ref.data(),
                                 ye_ref.data(), d, eps);
 
-    cuda::batchnorm_forward_train(x.data(), gamma.data(), beta.data(), y.data(), mean.data(), invstd.data(),
+    cuda::batchnorm_forward_train<kRelu>(x.data(), gamma.data(), beta.data(), y.data(), mean.data(), invstd.data(),
                                   var.data(), fscratch.data(), d, eps, s);
     vt.add(compare("y", y.to_vector(), y_ref, kReduction));
     vt.add(compare("mean", mean.to_vector(), mean_ref, kStatistics));
@@ -323,23 +328,23 @@ void bench_batchnorm(Runner& r, const Use& u) {
     vt.add(compare("invstd", invstd.to_vector(), invstd_ref, kTranscendental));
     // Backward and inference from the CPU's statistics, so each row checks its own kernels only.
     const Tensor rmean = upload(mean_ref), rinvstd = upload(invstd_ref), rvar = upload(var_ref);
-    cuda::batchnorm_backward_train(x.data(), dy.data(), gamma.data(), rmean.data(), rinvstd.data(), dx.data(),
+    cuda::batchnorm_backward_train<kRelu>(x.data(), dy.data(), gamma.data(), rmean.data(), rinvstd.data(), dx.data(),
                                    dgamma.data(), dbeta.data(), bscratch.data(), d, s);
     vb.add(compare("dx", dx.to_vector(), hdx, kReduction));
     vb.add(compare("dgamma", dgamma.to_vector(), hdgamma, kReduction));
     vb.add(compare("dbeta", dbeta.to_vector(), hdbeta, kReduction));
-    cuda::batchnorm_forward_eval(x.data(), gamma.data(), beta.data(), rmean.data(), rvar.data(), ye.data(), d, eps, s);
+    cuda::batchnorm_forward_eval<kRelu>(x.data(), gamma.data(), beta.data(), rmean.data(), rvar.data(), ye.data(), d, eps, s);
     ve.add(compare("y", ye.to_vector(), ye_ref, kTranscendental));
   }
-  r.memory_row(u.layers, str(d), "forward, training", vt, batchnorm_forward_train(d), [&] {
-    cuda::batchnorm_forward_train(x.data(), gamma.data(), beta.data(), y.data(), mean.data(), invstd.data(),
+  r.memory_row(label, str(d), "forward, training", vt, batchnorm_forward_train(d), [&] {
+    cuda::batchnorm_forward_train<kRelu>(x.data(), gamma.data(), beta.data(), y.data(), mean.data(), invstd.data(),
                                   var.data(), fscratch.data(), d, eps, s);
   });
-  r.memory_row(u.layers, str(d), "forward, inference", ve, batchnorm_forward_eval(d), [&] {
-    cuda::batchnorm_forward_eval(x.data(), gamma.data(), beta.data(), mean.data(), var.data(), ye.data(), d, eps, s);
+  r.memory_row(label, str(d), "forward, inference", ve, batchnorm_forward_eval(d), [&] {
+    cuda::batchnorm_forward_eval<kRelu>(x.data(), gamma.data(), beta.data(), mean.data(), var.data(), ye.data(), d, eps, s);
   });
-  r.memory_row(u.layers, str(d), "backward", vb, batchnorm_backward(d), [&] {
-    cuda::batchnorm_backward_train(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
+  r.memory_row(label, str(d), "backward", vb, batchnorm_backward(d), [&] {
+    cuda::batchnorm_backward_train<kRelu>(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
                                    dgamma.data(), dbeta.data(), bscratch.data(), d, s);
   });
 }
@@ -586,7 +591,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> algos;
     std::vector<ConvTimes> strict_conv;
     for (const Use& u : m.conv) strict_conv.push_back(bench_conv(r, u, false, nullptr, algos));
-    for (const Use& u : m.bn) bench_batchnorm(r, u);
+    for (const Use& u : m.bn) bench_batchnorm<true>(r, u);
+    for (const Use& u : m.bn) bench_batchnorm<false>(r, u);
     for (const Use& u : m.relu) bench_relu(r, u);
     for (const Use& u : m.pool) bench_maxpool(r, u);
     for (const Use& u : m.upsample) bench_upsample(r, u);
