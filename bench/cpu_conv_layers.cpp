@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/random.h"
+#include "engine/tensor.h"
 #include "kernels/cpu/conv2d.h"
 #include "model/autoencoder.h"
 
@@ -57,11 +58,13 @@ int main(int argc, char** argv) {
     if (l.kind != LayerSpec::Conv) continue;
     const cpu::Dims d{batch, l.in_channels, h, h};
     const int k = l.channels;
-    std::vector<float> x(size_t(d.count())), w(size_t(k) * d.c * 9), b(static_cast<size_t>(k)), y(size_t(batch) * k * h * h),
-        dx(x.size()), dw(w.size()), scratch(size_t(cpu::conv3x3_scratch_elems(d, k)));
-    for (float& v : x) v = float(rng.uniform());
-    for (float& v : w) v = float(rng.uniform(-0.1, 0.1));
-    for (float& v : y) v = float(rng.uniform(-1, 1));
+    // Buffers from the engine's allocator (huge pages for the large ones), as in a training step.
+    auto buffer = [](int64_t n) { return Tensor::empty({n}); };
+    Tensor x = buffer(d.count()), w = buffer(int64_t(k) * d.c * 9), b = buffer(k), y = buffer(int64_t(batch) * k * h * h),
+           dx = buffer(d.count()), dw = buffer(w.numel()), scratch = buffer(cpu::conv3x3_scratch_elems(d, k));
+    for (float* v = x.data(); v != x.data() + x.numel(); ++v) *v = float(rng.uniform());
+    for (float* v = w.data(); v != w.data() + w.numel(); ++v) *v = float(rng.uniform(-0.1, 0.1));
+    for (float* v = y.data(); v != y.data() + y.numel(); ++v) *v = float(rng.uniform(-1, 1));
     const double flops = 2.0 * batch * k * d.c * 9 * h * h;
     const double tf = median_seconds(reps, [&] { cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data()); });
     const double tx = median_seconds(reps, [&] {
