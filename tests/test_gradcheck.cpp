@@ -43,7 +43,8 @@ TEST_CASE("conv3x3 backward matches finite differences") {
 
 TEST_CASE("conv3x3 backward of wide layers matches finite differences") {
   // Shapes that take the channel-blocked kernels (>= 16 channels), with channel counts and widths that are
-  // not multiples of the register blocks, so every tail path runs. Sampled positions keep it fast.
+  // not multiples of the register blocks, so every tail path runs; and the one-channel sides of the model's
+  // first and last layers, which go to the row kernels. Sampled positions keep it fast.
   struct Case {
     Dims d;
     int k;

@@ -17,9 +17,11 @@
 namespace mriae::cpu {
 
 namespace conv_detail {
-// Layers with fewer output channels than a vector block use the row kernels, and so does the weight
-// gradient of layers with few input channels, whose blocked form is bound by re-blocking dy.
-inline bool use_blocked(int out_channels) { return out_channels >= kLanes; }
+// Layers with fewer output channels than a vector block use the row kernels. So do convolutions of a single
+// input channel (conv1, and conv11's input gradient), whose blocked tiles spend more on their transposed
+// stores than on their 9 multiply-adds per input value, and the weight gradient of layers with few input
+// channels, whose blocked form is bound by re-blocking dy.
+inline bool use_blocked(int in_channels, int out_channels) { return out_channels >= kLanes && in_channels > 1; }
 inline bool use_blocked_weight_grad(int in_channels, int out_channels) {
   return out_channels >= kLanes && in_channels >= kLanes;
 }
@@ -46,7 +48,7 @@ void forward_any(const T* xp, const T* w, const T* b, T* y, const Dims& d, int k
                  bool flip, bool accumulate) {
   // flip: w is the forward kernel [K, C, 3, 3] of a layer whose input gradient this is; d.c is then that
   // layer's K and k its C.
-  if (use_blocked(k)) {
+  if (use_blocked(d.c, k)) {
     block_weights(w, wb, flip ? d.c : k, flip ? k : d.c, flip);
     forward_blocked(xp, wb, b, y, d, k, p, accumulate);
     return;
