@@ -14,7 +14,7 @@
 //      the same run with the same threads (2 x bytes / time: each byte is read and written).
 //
 // Reading the figures: calls follow each other on the same buffers with no cache flush, so the buffers
-// that fit in the last-level cache (the small shapes; RMSprop's 8.5 MB) can beat the copy. And the
+// that fit in the last-level cache (the small shapes; RMSprop's 5 MB) can beat the copy. And the
 // kernels write with ordinary stores, which read each line before writing it, while glibc's memcpy
 // switches to non-temporal stores for large copies; an op that writes as much as it reads therefore moves
 // more bytes over the bus than it is credited with.
