@@ -3,10 +3,10 @@
 // rows), at every shape the model gives it (batch 8, 176x176 input by default), each shape once with the
 // layers that share it. For each:
 //
-//   1. validate, where a plain scalar loop is a cheap independent formulation (ReLU, pooling, upsampling,
-//      the convolution's copies, batchnorm's statistics and output, sigmoid, the loss, RMSprop), and each
-//      backward kernel's overwrite mode against its accumulate mode onto zeros. A mismatch is reported on
-//      stderr and in the row, and makes the exit status 1.
+//   1. validate, where a plain scalar loop is a cheap independent formulation (ReLU, pooling's forward,
+//      upsampling, the convolution's copies, batchnorm's statistics and forward outputs, sigmoid's forward,
+//      the loss, RMSprop), and the other backward kernels' overwrite mode against their accumulate mode
+//      onto zeros. A mismatch is reported on stderr and in the row, and makes the exit status 1.
 //   2. time with steady_clock: the median of --repeats calls after one warm-up call. Backward kernels run
 //      as the engine runs them on the CPU: overwriting dx, a fresh gradient buffer (accumulate = false).
 //   3. rate: GB/s of the bytes the op's contract forces it to move (bench/op_traffic.h, Grad::Overwrite
