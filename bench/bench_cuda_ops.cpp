@@ -29,6 +29,7 @@
 #include "bench/bench_check.h"
 #include "bench/cuda_timer.h"
 #include "bench/device_peaks.h"
+#include "bench/model_shapes.h"
 #include "bench/op_traffic.h"
 #include "engine/cuda_context.h"
 #include "engine/device.h"
@@ -84,76 +85,6 @@ Options parse(int argc, char** argv) {
   }
   if (o.size % 4 != 0) usage("--size must be a multiple of 4 (two poolings)");
   return o;
-}
-
-std::string str(const Dims& d) {
-  return std::to_string(d.n) + "x" + std::to_string(d.c) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w);
-}
-
-// ---- the model's shapes, each once, with the layers that have it
-
-struct Use {
-  Dims d;              // the op's input (for a convolution: x)
-  std::string layers;  // "relu1, relu2"
-  int k = 0;           // convolutions: output channels
-  bool input_grad = true;  // convolutions: the first layer's input needs no gradient, so no backward data
-};
-
-void add_use(std::vector<Use>& uses, const Use& u) {
-  for (Use& e : uses)
-    if (e.d.n == u.d.n && e.d.c == u.d.c && e.d.h == u.d.h && e.d.w == u.d.w && e.k == u.k) {
-      e.layers += ", " + u.layers;
-      return;
-    }
-  uses.push_back(u);
-}
-
-// Merges by channel count alone; the first layer's shape is kept.
-void add_channels_use(std::vector<Use>& uses, const Use& u) {
-  for (Use& e : uses)
-    if (e.d.c == u.d.c) {
-      e.layers += ", " + u.layers;
-      return;
-    }
-  uses.push_back(u);
-}
-
-struct ModelShapes {
-  std::vector<Use> conv, relu, bn, pool, upsample;
-  std::vector<Use> bn_moving;  // by channel count only: the update's work is one element per channel
-  Dims output;                 // the last convolution's output: sigmoid and loss
-};
-
-ModelShapes model_shapes(int batch, int size) {
-  ModelShapes m;
-  int h = size, c = 1;
-  for (const LayerSpec& l : Autoencoder::layers()) {
-    const Dims d{batch, c, h, h};
-    const std::string i = std::to_string(l.index);
-    switch (l.kind) {
-      case LayerSpec::Conv: {
-        m.conv.push_back({d, "conv" + i, l.channels, l.index != 1});
-        const Dims y{batch, l.channels, h, h};
-        if (l.index == Autoencoder::kConvs) m.output = y;
-        else add_use(m.relu, {y, "relu" + i});
-        c = l.channels;
-        break;
-      }
-      case LayerSpec::BatchNorm:
-        add_use(m.bn, {d, "bn" + i});
-        add_channels_use(m.bn_moving, {d, "bn" + i});
-        break;
-      case LayerSpec::MaxPool:
-        add_use(m.pool, {d, "maxpool" + i});
-        h /= 2;
-        break;
-      case LayerSpec::Upsample:
-        add_use(m.upsample, {d, "upsample" + i});
-        h *= 2;
-        break;
-    }
-  }
-  return m;
 }
 
 // ---- device buffers

@@ -2,9 +2,10 @@
 // Bytes each kernel moves through DRAM, for the benchmarks' GB/s columns. Two counts per op:
 //
 //   minimal  what the op's contract forces any implementation to read and write once: its inputs, its
-//            outputs, and the old value of a gradient it accumulates into (the backward kernels add to dx,
-//            as the CPU twins do, so dx is read as well as written). This is the figure compared with the
-//            device's measured copy bandwidth.
+//            outputs, and the old value of a gradient it accumulates into (the CUDA backward kernels add
+//            to dx, so dx is read as well as written). The CPU backward kernels can also overwrite dx, as
+//            the engine has them do into a fresh gradient buffer: counted with Grad::Overwrite, dx is then
+//            written only. This is the figure compared with the device's measured copy bandwidth.
 //   ours     what our implementation's passes read and write, counting each pass over a tensor. It differs
 //            from `minimal` only where we make several passes (batchnorm's statistics).
 //
@@ -24,12 +25,18 @@ struct Traffic {
 
 constexpr double kF = 4;  // bytes per float (and per int32 index)
 
+// How a backward kernel writes its input gradient: added to the old dx, or over it.
+enum class Grad { Accumulate, Overwrite };
+inline double dx_passes(Grad g) { return g == Grad::Accumulate ? 2 : 1; }
+
 inline Traffic same(double bytes) { return {bytes, bytes}; }
 
 // y = f(x): read x, write y.
 inline Traffic elementwise_forward(int64_t n) { return same(2 * kF * double(n)); }
-// dx += f(x or y, dy): read x (or y), dy and dx, write dx.
-inline Traffic elementwise_backward(int64_t n) { return same(4 * kF * double(n)); }
+// dx += f(x or y, dy): read x (or y), dy and dx, write dx. Overwriting: dx is not read.
+inline Traffic elementwise_backward(int64_t n, Grad g = Grad::Accumulate) {
+  return same((2 + dx_passes(g)) * kF * double(n));
+}
 
 // Training forward: read x, write y. Ours reads x three times: the sum, the squared deviations (two
 // passes for a variance that does not cancel), and the normalisation. Statistics of the whole batch must
@@ -42,9 +49,9 @@ inline Traffic batchnorm_forward_train(const cpu::Dims& d) {
 // Inference forward: read x, write y, in one pass.
 inline Traffic batchnorm_forward_eval(const cpu::Dims& d) { return same(2 * kF * double(d.count())); }
 // Backward: read x, dy and dx, write dx. Ours first reads x and dy for the channel sums of dy and dy*xhat.
-inline Traffic batchnorm_backward(const cpu::Dims& d) {
-  const double n = double(d.count());
-  return {4 * kF * n, 6 * kF * n};
+inline Traffic batchnorm_backward(const cpu::Dims& d, Grad g = Grad::Accumulate) {
+  const double n = double(d.count()), dx = dx_passes(g);
+  return {(2 + dx) * kF * n, (4 + dx) * kF * n};
 }
 
 // xd is the input's shape. Forward: read x, write y and the int32 argmax, each a quarter of x.
@@ -53,20 +60,26 @@ inline Traffic maxpool_forward(const cpu::Dims& xd) {
   return same(kF * (n + 2 * m));
 }
 // Backward: read dy and argmax, read and write the one dx element of each window that they name.
-inline Traffic maxpool_backward(const cpu::Dims& xd) {
+// Overwriting, every element of dx must be written (zero where no window's maximum was), four times the
+// elements that accumulating touches.
+inline Traffic maxpool_backward(const cpu::Dims& xd, Grad g = Grad::Accumulate) {
   const double m = double(int64_t(xd.n) * xd.c * (xd.h / 2) * (xd.w / 2));
-  return same(4 * kF * m);
+  return same(g == Grad::Accumulate ? 4 * kF * m : kF * (2 * m + double(xd.count())));
 }
 
 // xd is the input's shape. Forward: read x, write the 4x larger y.
 inline Traffic upsample_forward(const cpu::Dims& xd) { return same(5 * kF * double(xd.count())); }
-// Backward: read the 4x larger dy, read and write dx.
-inline Traffic upsample_backward(const cpu::Dims& xd) { return same(6 * kF * double(xd.count())); }
+// Backward: read the 4x larger dy, read and write dx (overwriting: write it only).
+inline Traffic upsample_backward(const cpu::Dims& xd, Grad g = Grad::Accumulate) {
+  return same((4 + dx_passes(g)) * kF * double(xd.count()));
+}
 
 // Loss: read y and t (the loss itself is one float).
 inline Traffic mse_forward(int64_t n) { return same(2 * kF * double(n)); }
-// dy += scale * (y - t): read y, t and dy, write dy.
-inline Traffic mse_backward(int64_t n) { return same(4 * kF * double(n)); }
+// dy += scale * (y - t): read y, t and dy, write dy (overwriting: write it only).
+inline Traffic mse_backward(int64_t n, Grad g = Grad::Accumulate) {
+  return same((2 + dx_passes(g)) * kF * double(n));
+}
 
 // Read p, acc and g; write p and acc.
 inline Traffic rmsprop(int64_t n) { return same(5 * kF * double(n)); }
