@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "engine/ops.h"
@@ -88,12 +89,13 @@ TEST_CASE("overwriting backward kernels equal accumulating onto zeros, every ele
     });
   }
   SUBCASE("convolution input gradient, channel-blocked and row kernels") {
-    // dx of a layer with C input channels is a convolution with C outputs: 20 takes the blocked kernel
-    // (with a partial block), 3 the row kernel.
-    for (int c : {20, 3}) {
+    // dx of a layer with C input channels and K outputs is a convolution of K channels to C: 17 -> 20 takes
+    // the blocked kernel (with a partial block), 17 -> 3 the row kernel, and 1 -> 32 (conv11's) the row
+    // kernel for a single input channel.
+    for (auto [c, k] : {std::pair{20, 17}, std::pair{3, 17}, std::pair{32, 1}}) {
       CAPTURE(c);
+      CAPTURE(k);
       const Dims xd{2, c, 11, 13};
-      const int k = 17;
       const auto xs = random_floats(size_t(xd.count()), 6), w = random_floats(size_t(k) * c * 9, 7);
       const auto g = random_floats(size_t(xd.n) * k * xd.plane(), 8);
       std::vector<float> scratch(size_t(cpu::conv3x3_scratch_elems(xd, k)));
