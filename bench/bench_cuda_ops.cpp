@@ -6,6 +6,8 @@
 //      the limits of tests/test_cuda_ops.cpp. Convolutions are checked on the first --check-batch images of
 //      the full batch (with dy zero on the others, so the weight gradient of the batch is theirs): the CPU
 //      reference stays cheap, and what is checked is the very algorithm cuDNN chose for the timed shape.
+//      Input gradients are checked in both modes: accumulating onto random values, and overwriting a buffer
+//      filled with NaN (every element must be written), the mode the engine runs and the one timed;
 //   2. time: the median of --repeats runs, each timed alone with CUDA events, L2 flushed before each
 //      (bench/cuda_timer.h), after --warmup calls;
 //   3. rate: GB/s for memory-bound kernels (bench/op_traffic.h counts the bytes), TFLOP/s for
@@ -94,6 +96,10 @@ Tensor device_buffer(int64_t n) { return Tensor::empty({std::max<int64_t>(n, 1)}
 // Scratch of `bytes`, as floats; the allocator's blocks are aligned well beyond the 8 bytes asked for.
 Tensor scratch(size_t bytes) { return device_buffer(int64_t((bytes + 3) / 4)); }
 std::vector<float> head(const Tensor& t, int64_t n) { return t.view(0, {n}).to_vector(); }
+// All bits set: a NaN, which an overwriting backward must replace in every element.
+void fill_nan(const Tensor& t, cudaStream_t s) {
+  MRIAE_CUDA_CHECK(cudaMemsetAsync(t.data(), 0xff, size_t(t.numel()) * sizeof(float), s));
+}
 std::vector<int32_t> ints(const Tensor& t) {
   const std::vector<float> f = t.to_vector();
   std::vector<int32_t> v(f.size());
@@ -211,12 +217,16 @@ void bench_relu(Runner& r, const Use& u) {
     cuda::relu_forward(x.data(), y.data(), n, s);
     cuda::relu_backward(x.data(), dy.data(), dx.data(), n, s);
     vf.add(compare("y", y.to_vector(), y_ref, kExact));
-    vb.add(compare("dx", dx.to_vector(), hdx, kExact));
+    vb.add(compare("dx, accumulating", dx.to_vector(), hdx, kExact));
+    cpu::relu_backward(hx.data(), hdy.data(), hdx.data(), n, false);
+    fill_nan(dx, s);
+    cuda::relu_backward(x.data(), dy.data(), dx.data(), n, s, false);
+    vb.add(compare("dx, overwriting", dx.to_vector(), hdx, kExact));
   }
   r.memory_row(u.layers, str(u.d), "forward", vf, elementwise_forward(n),
                [&] { cuda::relu_forward(x.data(), y.data(), n, s); });
   r.memory_row(u.layers, str(u.d), "backward", vb, elementwise_backward(n),
-               [&] { cuda::relu_backward(x.data(), dy.data(), dx.data(), n, s); });
+               [&] { cuda::relu_backward(x.data(), dy.data(), dx.data(), n, s, false); });
 }
 
 // kRelu: the fused ReLU-then-batchnorm kernels the model runs; without it, batchnorm alone, the earlier
@@ -261,9 +271,15 @@ template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
     const Tensor rmean = upload(mean_ref), rinvstd = upload(invstd_ref), rvar = upload(var_ref);
     cuda::batchnorm_backward_train<kRelu>(x.data(), dy.data(), gamma.data(), rmean.data(), rinvstd.data(), dx.data(),
                                    dgamma.data(), dbeta.data(), bscratch.data(), d, s);
-    vb.add(compare("dx", dx.to_vector(), hdx, kReduction));
+    vb.add(compare("dx, accumulating", dx.to_vector(), hdx, kReduction));
     vb.add(compare("dgamma", dgamma.to_vector(), hdgamma, kReduction));
     vb.add(compare("dbeta", dbeta.to_vector(), hdbeta, kReduction));
+    cpu::batchnorm_backward_train<float, kRelu>(hx.data(), hdy.data(), hgamma.data(), mean_ref.data(),
+                                                invstd_ref.data(), hdx.data(), nullptr, nullptr, d, false);
+    fill_nan(dx, s);
+    cuda::batchnorm_backward_train<kRelu>(x.data(), dy.data(), gamma.data(), rmean.data(), rinvstd.data(), dx.data(),
+                                          nullptr, nullptr, bscratch.data(), d, s, false);
+    vb.add(compare("dx, overwriting", dx.to_vector(), hdx, kReduction));
     cuda::batchnorm_forward_eval<kRelu>(x.data(), gamma.data(), beta.data(), rmean.data(), rvar.data(), ye.data(), d, eps, s);
     ve.add(compare("y", ye.to_vector(), ye_ref, kTranscendental));
   }
@@ -276,7 +292,7 @@ template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
   });
   r.memory_row(label, str(d), "backward", vb, batchnorm_backward(d), [&] {
     cuda::batchnorm_backward_train<kRelu>(x.data(), dy.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
-                                   dgamma.data(), dbeta.data(), bscratch.data(), d, s);
+                                   dgamma.data(), dbeta.data(), bscratch.data(), d, s, false);
   });
 }
 
@@ -299,12 +315,16 @@ void bench_maxpool(Runner& r, const Use& u) {
     cuda::maxpool2_backward(dy.data(), ip, dx.data(), d, s);
     vf.add(compare("y", y.to_vector(), y_ref, kExact));
     vf.add(compare_exact_ints("argmax", ints(idx), idx_ref));
-    vb.add(compare("dx", dx.to_vector(), hdx, kExact));
+    vb.add(compare("dx, accumulating", dx.to_vector(), hdx, kExact));
+    cpu::maxpool2_backward(hdy.data(), idx_ref.data(), hdx.data(), d, false);
+    fill_nan(dx, s);
+    cuda::maxpool2_backward(dy.data(), ip, dx.data(), d, s, false);
+    vb.add(compare("dx, overwriting", dx.to_vector(), hdx, kExact));
   }
   r.memory_row(u.layers, str(d), "forward", vf, maxpool_forward(d),
                [&] { cuda::maxpool2_forward(x.data(), y.data(), ip, d, s); });
   r.memory_row(u.layers, str(d), "backward", vb, maxpool_backward(d),
-               [&] { cuda::maxpool2_backward(dy.data(), ip, dx.data(), d, s); });
+               [&] { cuda::maxpool2_backward(dy.data(), ip, dx.data(), d, s, false); });
 }
 
 void bench_upsample(Runner& r, const Use& u) {
@@ -323,12 +343,16 @@ void bench_upsample(Runner& r, const Use& u) {
     cuda::upsample2_forward(x.data(), y.data(), d, s);
     cuda::upsample2_backward(dy.data(), dx.data(), d, s);
     vf.add(compare("y", y.to_vector(), y_ref, kExact));
-    vb.add(compare("dx", dx.to_vector(), hdx, kExact));
+    vb.add(compare("dx, accumulating", dx.to_vector(), hdx, kExact));
+    cpu::upsample2_backward(hdy.data(), hdx.data(), d, false);
+    fill_nan(dx, s);
+    cuda::upsample2_backward(dy.data(), dx.data(), d, s, false);
+    vb.add(compare("dx, overwriting", dx.to_vector(), hdx, kExact));
   }
   r.memory_row(u.layers, str(d), "forward", vf, upsample_forward(d),
                [&] { cuda::upsample2_forward(x.data(), y.data(), d, s); });
   r.memory_row(u.layers, str(d), "backward", vb, upsample_backward(d),
-               [&] { cuda::upsample2_backward(dy.data(), dx.data(), d, s); });
+               [&] { cuda::upsample2_backward(dy.data(), dx.data(), d, s, false); });
 }
 
 void bench_sigmoid(Runner& r, const Dims& d) {
@@ -347,12 +371,16 @@ void bench_sigmoid(Runner& r, const Dims& d) {
     // From the GPU's own forward output, as the op runs.
     cuda::sigmoid_backward(y.data(), dy.data(), dx.data(), n, s);
     vf.add(compare("y", y.to_vector(), y_ref, kTranscendental));
-    vb.add(compare("dx", dx.to_vector(), hdx, kTranscendental));
+    vb.add(compare("dx, accumulating", dx.to_vector(), hdx, kTranscendental));
+    cpu::sigmoid_backward(y_ref.data(), hdy.data(), hdx.data(), n, false);
+    fill_nan(dx, s);
+    cuda::sigmoid_backward(y.data(), dy.data(), dx.data(), n, s, false);
+    vb.add(compare("dx, overwriting", dx.to_vector(), hdx, kTranscendental));
   }
   r.memory_row("sigmoid", str(d), "forward", vf, elementwise_forward(n),
                [&] { cuda::sigmoid_forward(x.data(), y.data(), n, s); });
   r.memory_row("sigmoid", str(d), "backward", vb, elementwise_backward(n),
-               [&] { cuda::sigmoid_backward(y.data(), dy.data(), dx.data(), n, s); });
+               [&] { cuda::sigmoid_backward(y.data(), dy.data(), dx.data(), n, s, false); });
 }
 
 void bench_mse(Runner& r, const Dims& d) {
@@ -371,12 +399,16 @@ void bench_mse(Runner& r, const Dims& d) {
     cuda::mse_forward(y.data(), t.data(), n, loss.data(), mse_scratch.data(), s);
     cuda::mse_backward(y.data(), t.data(), dloss.data(), dy.data(), n, s);
     vf.add(compare("loss", loss.to_vector(), {loss_ref}, kStatistics));
-    vb.add(compare("dy", dy.to_vector(), hdy, kOneUlp));
+    vb.add(compare("dy, accumulating", dy.to_vector(), hdy, kOneUlp));
+    cpu::mse_backward(hy.data(), ht.data(), dloss_value, hdy.data(), n, false);
+    fill_nan(dy, s);
+    cuda::mse_backward(y.data(), t.data(), dloss.data(), dy.data(), n, s, false);
+    vb.add(compare("dy, overwriting", dy.to_vector(), hdy, kOneUlp));
   }
   r.memory_row("mse loss", str(d), "forward", vf, mse_forward(n),
                [&] { cuda::mse_forward(y.data(), t.data(), n, loss.data(), mse_scratch.data(), s); });
   r.memory_row("mse loss", str(d), "backward", vb, mse_backward(n),
-               [&] { cuda::mse_backward(y.data(), t.data(), dloss.data(), dy.data(), n, s); });
+               [&] { cuda::mse_backward(y.data(), t.data(), dloss.data(), dy.data(), n, s, false); });
 }
 
 void bench_rmsprop(Runner& r, int64_t n) {
@@ -466,9 +498,18 @@ ConvTimes bench_conv(Runner& r, const Use& u, bool tf32, const ConvTimes* strict
     conv.forward(x.data(), w.data(), b.data(), y.data(), xd, k);
     conv.backward(x.data(), w.data(), dy.data(), u.input_grad ? dx.data() : nullptr, dw.data(), db.data(), xd, k);
     vf.add(compare("y, " + first, head(y, cy), y_ref, tol));
-    if (u.input_grad) vd.add(compare("dx, " + first, head(dx, cx), dx_ref, tol));
+    if (u.input_grad) vd.add(compare("dx accumulating, " + first, head(dx, cx), dx_ref, tol));
     vw.add(compare("dw", dw.to_vector(), hdw, tol));
     vw.add(compare("db", db.to_vector(), hdb, tol));
+    if (u.input_grad) {
+      cpu::ConvBackwardOptions<float> overwrite;
+      overwrite.accumulate_dx = false;
+      cpu::conv3x3_backward(hx.data(), hw.data(), hdy.data(), dx_ref.data(), static_cast<float*>(nullptr),
+                            static_cast<float*>(nullptr), cd, k, conv_scratch.data(), overwrite);
+      fill_nan(dx, r.stream());
+      conv.backward(x.data(), w.data(), dy.data(), dx.data(), nullptr, nullptr, xd, k, false);
+      vd.add(compare("dx overwriting, " + first, head(dx, cx), dx_ref, tol));
+    }
   }
   // Timed on a dy that is random throughout: zeros could let the multipliers draw less power and clock up.
   dy = upload(random_values(ny, 98));
@@ -481,7 +522,7 @@ ConvTimes bench_conv(Runner& r, const Use& u, bool tf32, const ConvTimes* strict
   if (u.input_grad)
     t.data = r.conv_row(
         tf32, u.layers, shape, "backward data", vd, flops,
-        [&] { conv.backward(x.data(), w.data(), dy.data(), dx.data(), nullptr, nullptr, xd, k); },
+        [&] { conv.backward(x.data(), w.data(), dy.data(), dx.data(), nullptr, nullptr, xd, k, false); },
         strict ? strict->data : -1);
   t.filter = r.conv_row(
       tf32, u.layers, shape, "backward filter+bias", vw, flops,

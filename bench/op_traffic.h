@@ -2,17 +2,16 @@
 // Bytes each kernel moves through DRAM, for the benchmarks' GB/s columns. Two counts per op:
 //
 //   minimal  what the op's contract forces any implementation to read and write once: its inputs, its
-//            outputs, and the old value of a gradient it accumulates into (the CUDA backward kernels add
-//            to dx, so dx is read as well as written). The CPU backward kernels can also overwrite dx, as
-//            the engine has them do into a fresh gradient buffer: counted with Grad::Overwrite, dx is then
-//            written only. This is the figure compared with the device's measured copy bandwidth.
+//            outputs, and, for a backward that accumulates (Grad::Accumulate), the old value of dx. The
+//            engine runs every backward in overwrite mode (Grad::Overwrite, the default here): each
+//            activation of this model has one consumer, whose backward gets a fresh, unfilled gradient
+//            buffer, so dx is written and not read. This is the figure compared with the device's measured
+//            copy bandwidth.
 //   ours     what our implementation's passes read and write, counting each pass over a tensor. It differs
 //            from `minimal` only where we make several passes (batchnorm's statistics).
 //
 // Per-channel vectors (gamma, beta, mean, invstd: a few hundred bytes) and reduction partials are left
-// out. Counts are of float elements actually needed; where a kernel touches scattered elements (maxpool's
-// backward adds to one element of each 2x2 window) DRAM moves whole 32-byte sectors, so the achieved
-// figure understates the bus's real traffic there.
+// out. Counts are of float elements actually needed.
 #include <cstdint>
 
 #include "kernels/cpu/shape.h"
@@ -34,7 +33,7 @@ inline Traffic same(double bytes) { return {bytes, bytes}; }
 // y = f(x): read x, write y.
 inline Traffic elementwise_forward(int64_t n) { return same(2 * kF * double(n)); }
 // dx += f(x or y, dy): read x (or y), dy and dx, write dx. Overwriting: dx is not read.
-inline Traffic elementwise_backward(int64_t n, Grad g = Grad::Accumulate) {
+inline Traffic elementwise_backward(int64_t n, Grad g = Grad::Overwrite) {
   return same((2 + dx_passes(g)) * kF * double(n));
 }
 
@@ -49,7 +48,7 @@ inline Traffic batchnorm_forward_train(const cpu::Dims& d) {
 // Inference forward: read x, write y, in one pass.
 inline Traffic batchnorm_forward_eval(const cpu::Dims& d) { return same(2 * kF * double(d.count())); }
 // Backward: read x, dy and dx, write dx. Ours first reads x and dy for the channel sums of dy and dy*xhat.
-inline Traffic batchnorm_backward(const cpu::Dims& d, Grad g = Grad::Accumulate) {
+inline Traffic batchnorm_backward(const cpu::Dims& d, Grad g = Grad::Overwrite) {
   const double n = double(d.count()), dx = dx_passes(g);
   return {(2 + dx) * kF * n, (4 + dx) * kF * n};
 }
@@ -62,7 +61,7 @@ inline Traffic maxpool_forward(const cpu::Dims& xd) {
 // Backward: read dy and argmax, read and write the one dx element of each window that they name.
 // Overwriting, every element of dx must be written (zero where no window's maximum was), four times the
 // elements that accumulating touches.
-inline Traffic maxpool_backward(const cpu::Dims& xd, Grad g = Grad::Accumulate) {
+inline Traffic maxpool_backward(const cpu::Dims& xd, Grad g = Grad::Overwrite) {
   const double m = double(int64_t(xd.n) * xd.c * (xd.h / 2) * (xd.w / 2));
   return same(g == Grad::Accumulate ? 4 * kF * m : kF * (2 * m + double(xd.count())));
 }
@@ -70,14 +69,14 @@ inline Traffic maxpool_backward(const cpu::Dims& xd, Grad g = Grad::Accumulate) 
 // xd is the input's shape. Forward: read x, write the 4x larger y.
 inline Traffic upsample_forward(const cpu::Dims& xd) { return same(5 * kF * double(xd.count())); }
 // Backward: read the 4x larger dy, read and write dx (overwriting: write it only).
-inline Traffic upsample_backward(const cpu::Dims& xd, Grad g = Grad::Accumulate) {
+inline Traffic upsample_backward(const cpu::Dims& xd, Grad g = Grad::Overwrite) {
   return same((4 + dx_passes(g)) * kF * double(xd.count()));
 }
 
 // Loss: read y and t (the loss itself is one float).
 inline Traffic mse_forward(int64_t n) { return same(2 * kF * double(n)); }
 // dy += scale * (y - t): read y, t and dy, write dy (overwriting: write it only).
-inline Traffic mse_backward(int64_t n, Grad g = Grad::Accumulate) {
+inline Traffic mse_backward(int64_t n, Grad g = Grad::Overwrite) {
   return same((2 + dx_passes(g)) * kF * double(n));
 }
 

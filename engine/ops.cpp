@@ -51,10 +51,6 @@ cuda::Conv3x3& cudnn_conv() { return Context::get().cuda().conv(); }
 
 bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requires_grad(); }
 
-// Where a CPU backward puts x's gradient: the CPU kernels write a fresh buffer outright instead of adding to a
-// zero-filled one. The CUDA kernels always accumulate, so the GPU path uses grad_accumulator().
-Var::GradTarget cpu_grad(const Var& x) { return x.grad_target(); }
-
 }  // namespace
 
 Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
@@ -87,13 +83,14 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
       if (!out.has_grad()) return;
       float* dw = gw ? w.grad_accumulator().data() : nullptr;
       float* db = gb ? b.grad_accumulator().data() : nullptr;
+      // Both backends write x's gradient outright into a fresh buffer (no zero fill) and add to it only when
+      // another consumer got there first.
+      const Var::GradTarget dx = gx ? x.grad_target() : Var::GradTarget{nullptr, true};
       if (gpu) {
-        [[maybe_unused]] float* dx = gx ? x.grad_accumulator().data() : nullptr;
-        ON_CUDA("conv2d3x3",
-                cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx, dw, db, xd, k));
+        ON_CUDA("conv2d3x3", cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx.data, dw,
+                                                   db, xd, k, dx.accumulate));
         return;
       }
-      const Var::GradTarget dx = gx ? cpu_grad(x) : Var::GradTarget{nullptr, true};
       cpu::ConvBackwardOptions<float> opt;
       opt.accumulate_dx = dx.accumulate;
       opt.padded_x = padded_x.defined() ? padded_x.data() : nullptr;
@@ -116,13 +113,12 @@ Var relu(Tape* tape, const Var& x) {
   if (needs_grad(tape, x)) {
     tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
-      if (gpu) {
-        ON_CUDA("relu", cuda::relu_backward(x.value().data(), out.grad().data(), x.grad_accumulator().data(),
-                                            x.value().numel(), stream()));
-      } else {
-        const Var::GradTarget dx = cpu_grad(x);
+      const Var::GradTarget dx = x.grad_target();
+      if (gpu)
+        ON_CUDA("relu", cuda::relu_backward(x.value().data(), out.grad().data(), dx.data, x.value().numel(), stream(),
+                                            dx.accumulate));
+      else
         cpu::relu_backward(x.value().data(), out.grad().data(), dx.data, x.value().numel(), dx.accumulate);
-      }
     });
   }
   return out;
@@ -139,13 +135,12 @@ Var sigmoid(Tape* tape, const Var& x) {
   if (needs_grad(tape, x)) {
     tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
-      if (gpu) {
-        ON_CUDA("sigmoid", cuda::sigmoid_backward(out.value().data(), out.grad().data(), x.grad_accumulator().data(),
-                                                  x.value().numel(), stream()));
-      } else {
-        const Var::GradTarget dx = cpu_grad(x);
+      const Var::GradTarget dx = x.grad_target();
+      if (gpu)
+        ON_CUDA("sigmoid", cuda::sigmoid_backward(out.value().data(), out.grad().data(), dx.data, x.value().numel(),
+                                                  stream(), dx.accumulate));
+      else
         cpu::sigmoid_backward(out.value().data(), out.grad().data(), dx.data, x.value().numel(), dx.accumulate);
-      }
     });
   }
   return out;
@@ -168,12 +163,11 @@ Var maxpool2(Tape* tape, const Var& x) {
     tape->record([x, out, argmax, xd, gpu]() {
       if (!out.has_grad()) return;
       const auto* idx = static_cast<const int32_t*>(argmax->data());
-      if (gpu) {
-        ON_CUDA("maxpool2", cuda::maxpool2_backward(out.grad().data(), idx, x.grad_accumulator().data(), xd, stream()));
-      } else {
-        const Var::GradTarget dx = cpu_grad(x);
+      const Var::GradTarget dx = x.grad_target();
+      if (gpu)
+        ON_CUDA("maxpool2", cuda::maxpool2_backward(out.grad().data(), idx, dx.data, xd, stream(), dx.accumulate));
+      else
         cpu::maxpool2_backward(out.grad().data(), idx, dx.data, xd, dx.accumulate);
-      }
     });
   }
   return out;
@@ -191,12 +185,11 @@ Var upsample2(Tape* tape, const Var& x) {
   if (needs_grad(tape, x)) {
     tape->record([x, out, xd, gpu]() {
       if (!out.has_grad()) return;
-      if (gpu) {
-        ON_CUDA("upsample2", cuda::upsample2_backward(out.grad().data(), x.grad_accumulator().data(), xd, stream()));
-      } else {
-        const Var::GradTarget dx = cpu_grad(x);
+      const Var::GradTarget dx = x.grad_target();
+      if (gpu)
+        ON_CUDA("upsample2", cuda::upsample2_backward(out.grad().data(), dx.data, xd, stream(), dx.accumulate));
+      else
         cpu::upsample2_backward(out.grad().data(), dx.data, xd, dx.accumulate);
-      }
     });
   }
   return out;
@@ -283,17 +276,16 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
       if (!out.has_grad()) return;
       float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
       float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
+      const Var::GradTarget dx = gx ? x.grad_target() : Var::GradTarget{nullptr, true};
       if (gpu) {
-        [[maybe_unused]] float* dx = gx ? x.grad_accumulator().data() : nullptr;
         ON_CUDA("batchnorm", {
           Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
           (relu_input ? cuda::batchnorm_backward_train<true> : cuda::batchnorm_backward_train<false>)(
-              x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx, dgamma,
-              dbeta, scratch.data(), xd, stream());
+              x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
+              dbeta, scratch.data(), xd, stream(), dx.accumulate);
         });
         return;
       }
-      const Var::GradTarget dx = gx ? cpu_grad(x) : Var::GradTarget{nullptr, true};
       (relu_input ? cpu::batchnorm_backward_train<float, true> : cpu::batchnorm_backward_train<float, false>)(
           x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
           dbeta, xd, dx.accumulate);
@@ -338,14 +330,13 @@ Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {
   if (needs_grad(tape, y)) {
     tape->record([y, target, out, gpu]() {
       if (!out.has_grad()) return;
+      const Var::GradTarget dy = y.grad_target();
       if (gpu)
-        ON_CUDA("mse_loss", cuda::mse_backward(y.value().data(), target.data(), out.grad().data(),
-                                               y.grad_accumulator().data(), y.value().numel(), stream()));
-      else {
-        const Var::GradTarget dy = cpu_grad(y);
+        ON_CUDA("mse_loss", cuda::mse_backward(y.value().data(), target.data(), out.grad().data(), dy.data,
+                                               y.value().numel(), stream(), dy.accumulate));
+      else
         cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), dy.data, y.value().numel(),
                           dy.accumulate);
-      }
     });
   }
   return out;

@@ -81,6 +81,14 @@ inline void check_finite(const std::string& what, const std::vector<float>& v) {
 constexpr int64_t kGuard = 64;
 constexpr uint32_t kSentinelBits = 0x7fa1b2c3u;  // a NaN no kernel computes
 
+// n floats of the guards' sentinel: the starting contents of a gradient buffer that a backward kernel must
+// overwrite, so that an element it leaves unwritten shows up as a NaN.
+inline std::vector<float> sentinel_values(int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) std::memcpy(&x, &kSentinelBits, 4);
+  return v;
+}
+
 // A device buffer of n floats between two guard areas.
 class Guarded {
  public:

@@ -1,6 +1,8 @@
 // Every CUDA kernel, forward and backward, against its CPU twin (kernels/cpu), on fresh random inputs at
 // small odd shapes and at the model's shapes (32 channels at 176x176, 64 at 88x88, 128 at 44x44) with odd
-// batch sizes. Backward outputs start from random values: both backends must ACCUMULATE onto them.
+// batch sizes. Backward outputs start from random values: both backends must ACCUMULATE onto them. In overwrite
+// mode (accumulate = false, what the engine uses for a fresh gradient buffer) they start from NaN sentinels
+// instead, which every element written must replace: no NaN may remain.
 //
 // Limits. Pure data movement (ReLU, pooling, upsampling) must match exactly. Per-element arithmetic built
 // without FMA contraction (-fmad=false) rounds as on the CPU, so RMSprop, the moving statistics and the
@@ -72,6 +74,15 @@ TEST_CASE("relu forward and backward match the CPU exactly") {
     CHECK_GUARDS(gy);
     CHECK_GUARDS(gdy);
     CHECK_GUARDS(gdx);
+
+    std::vector<float> dxo_ref = sentinel_values(n);
+    cpu::relu_backward(x.data(), dy.data(), dxo_ref.data(), n, false);
+    Guarded gdxo(sentinel_values(n));
+    cuda::relu_backward(gx.data(), gdy.data(), gdxo.data(), n, stream(), false);
+    const auto dxo = gdxo.values();
+    check_finite("relu backward, overwriting", dxo);
+    check_close("relu backward, overwriting", dxo, dxo_ref, 0, 0);
+    CHECK_GUARDS(gdxo);
   }
 }
 
@@ -96,12 +107,22 @@ TEST_CASE("sigmoid forward and backward match the CPU") {
     check_close("sigmoid backward", gdx.values(), dx_ref, 1e-12, 1e-6);
     CHECK_GUARDS(gy);
     CHECK_GUARDS(gdx);
+
+    std::vector<float> dxo_ref = sentinel_values(n);
+    cpu::sigmoid_backward(y_ref.data(), dy.data(), dxo_ref.data(), n, false);
+    Guarded gdxo(sentinel_values(n));
+    cuda::sigmoid_backward(gy.data(), gdy.data(), gdxo.data(), n, stream(), false);
+    const auto dxo = gdxo.values();
+    check_finite("sigmoid backward, overwriting", dxo);
+    check_close("sigmoid backward, overwriting", dxo, dxo_ref, 1e-12, 1e-6);
+    CHECK_GUARDS(gdxo);
   }
 }
 
 TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with ties and NaNs") {
   std::vector<Dims> shapes = kShapes;
   shapes.push_back({2, 3, 5, 4});  // odd trailing row dropped
+  shapes.push_back({2, 3, 4, 7});  // odd trailing column dropped
   for (const Dims& d : shapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = int64_t(d.n) * d.c * (d.h / 2) * (d.w / 2);
@@ -125,6 +146,17 @@ TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with tie
     CHECK_GUARDS(gy);
     CHECK_GUARDS(gidx);
     CHECK_GUARDS(gdx);
+
+    // Overwriting gathers instead of scattering: it must write 0 to every element that is no window's argmax,
+    // the dropped odd row and column included (their sentinels would remain otherwise).
+    std::vector<float> dxo_ref = sentinel_values(n);
+    cpu::maxpool2_backward(dy.data(), idx_ref.data(), dxo_ref.data(), d, false);
+    Guarded gdxo(sentinel_values(n));
+    cuda::maxpool2_backward(gdy.data(), gidx.ints(), gdxo.data(), d, stream(), false);
+    const auto dxo = gdxo.values();
+    check_finite("maxpool backward, overwriting", dxo);
+    check_close("maxpool backward, overwriting", dxo, dxo_ref, 0, 0);
+    CHECK_GUARDS(gdxo);
   }
 }
 
@@ -145,6 +177,15 @@ TEST_CASE("upsample2 forward and backward match the CPU exactly") {
     check_close("upsample backward", gdx.values(), dx_ref, 0, 0);
     CHECK_GUARDS(gy);
     CHECK_GUARDS(gdx);
+
+    std::vector<float> dxo_ref = sentinel_values(n);
+    cpu::upsample2_backward(dy.data(), dxo_ref.data(), d, false);
+    Guarded gdxo(sentinel_values(n));
+    cuda::upsample2_backward(gdy.data(), gdxo.data(), d, stream(), false);
+    const auto dxo = gdxo.values();
+    check_finite("upsample backward, overwriting", dxo);
+    check_close("upsample backward, overwriting", dxo, dxo_ref, 0, 0);
+    CHECK_GUARDS(gdxo);
   }
 }
 
@@ -222,6 +263,24 @@ template <bool kReluInput> void check_batchnorm() {
     check_close("batchnorm backward dgamma alone", gdgamma2.values(), dgamma_ref, 1e-10, 1e-5);
     check_close("batchnorm backward dbeta alone", gdbeta2.values(), dbeta_ref, 1e-10, 1e-5);
 
+    // Overwriting dx while dgamma and dbeta still accumulate in the same call.
+    std::vector<float> dxo_ref = sentinel_values(n), dgammao_ref = dgamma0, dbetao_ref = dbeta0;
+    cpu::batchnorm_backward_train<float, kReluInput>(x.data(), dy.data(), gamma.data(), mean_ref.data(),
+                                                     invstd_ref.data(), dxo_ref.data(), dgammao_ref.data(),
+                                                     dbetao_ref.data(), d, false);
+    Guarded gdxo(sentinel_values(n)), gdgammao(dgamma0), gdbetao(dbeta0);
+    cuda::batchnorm_backward_train<kReluInput>(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                               gdxo.data(), gdgammao.data(), gdbetao.data(), scratch.data(), d,
+                                               stream(), false);
+    const auto dxo = gdxo.values();
+    check_finite("batchnorm backward dx, overwriting", dxo);
+    check_close("batchnorm backward dx, overwriting", dxo, dxo_ref, 1e-10, 1e-5);
+    check_close("batchnorm backward dgamma, dx overwritten", gdgammao.values(), dgammao_ref, 1e-10, 1e-5);
+    check_close("batchnorm backward dbeta, dx overwritten", gdbetao.values(), dbetao_ref, 1e-10, 1e-5);
+    CHECK_GUARDS(gdxo);
+    CHECK_GUARDS(gdgammao);
+    CHECK_GUARDS(gdbetao);
+
     Guarded gvar_ref(var_ref), gye = Guarded::sized(n);
     cuda::batchnorm_forward_eval<kReluInput>(gx.data(), ggamma.data(), gbeta.data(), rmean.data(), gvar_ref.data(),
                                              gye.data(), d, eps, stream());
@@ -250,6 +309,13 @@ template <bool kReluInput> void check_batchnorm() {
     check_close("relu, batchnorm: backward dgamma", gdgamma3.values(), gdgamma.values(), 0, 0);
     check_close("relu, batchnorm: backward dbeta", gdbeta3.values(), gdbeta.values(), 0, 0);
     check_close("relu, batchnorm: inference forward", gye2.values(), gye.values(), 0, 0);
+
+    // The same in overwrite mode, the engine's: each gradient buffer starts as sentinels.
+    Guarded gdro(sentinel_values(n)), gdxo3(sentinel_values(n));
+    cuda::batchnorm_backward_train(gr.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(), gdro.data(),
+                                   nullptr, nullptr, scratch.data(), d, stream(), false);
+    cuda::relu_backward(gx.data(), gdro.data(), gdxo3.data(), n, stream(), false);
+    check_close("relu, batchnorm: backward dx, overwriting", gdxo3.values(), dxo, 0, 0);
   }
 }
 
@@ -312,6 +378,15 @@ TEST_CASE("MSE loss (a device scalar) and its gradient match the CPU") {
     CHECK_GUARDS(gloss);
     CHECK_GUARDS(scratch);
     CHECK_GUARDS(gdy);
+
+    std::vector<float> dyo_ref = sentinel_values(n);
+    cpu::mse_backward(y.data(), t.data(), dloss, dyo_ref.data(), n, false);
+    Guarded gdyo(sentinel_values(n));
+    cuda::mse_backward(gy.data(), gt.data(), gdloss.data(), gdyo.data(), n, stream(), false);
+    const auto dyo = gdyo.values();
+    check_finite("MSE gradient, overwriting", dyo);
+    check_close("MSE gradient, overwriting", dyo, dyo_ref, 1e-14, kUlpRel);
+    CHECK_GUARDS(gdyo);
   }
 }
 
@@ -348,9 +423,10 @@ const std::vector<ConvCase> kConvCases = {{{3, 5, 7, 9}, 4},       {{1, 2, 1, 1}
                                           {{3, 32, 176, 176}, 1}};
 
 // Runs one convolution forward and backward on both backends and compares; `dx`, `dw`, `db` choose
-// which gradients are asked for (the others must stay untouched).
+// which gradients are asked for (the others must stay untouched). With overwrite_dx, dx starts as NaN
+// sentinels on both backends and is overwritten, while dw and db still accumulate.
 void check_conv(const ConvCase& cc, double max_nmse, double max_abs_rel, bool dx = true, bool dw = true,
-                bool db = true) {
+                bool db = true, bool overwrite_dx = false) {
   const Dims& xd = cc.x;
   const int k = cc.k;
   CAPTURE(str(xd));
@@ -358,26 +434,31 @@ void check_conv(const ConvCase& cc, double max_nmse, double max_abs_rel, bool dx
   const int64_t nx = xd.count(), nw = int64_t(k) * xd.c * 9, ny = int64_t(xd.n) * k * xd.plane();
   const auto x = random_values(nx, seed_for(xd, 70) + uint64_t(k)), w = random_values(nw, seed_for(xd, 71), -0.1, 0.1),
              b = random_values(k, seed_for(xd, 72), -0.1, 0.1), dy = random_values(ny, seed_for(xd, 73));
-  const auto dx0 = random_values(nx, seed_for(xd, 74)), dw0 = random_values(nw, seed_for(xd, 75)),
-             db0 = random_values(k, seed_for(xd, 76));
+  CAPTURE(overwrite_dx);
+  const auto dx0 = overwrite_dx ? sentinel_values(nx) : random_values(nx, seed_for(xd, 74)),
+             dw0 = random_values(nw, seed_for(xd, 75)), db0 = random_values(k, seed_for(xd, 76));
 
   std::vector<float> scratch(static_cast<size_t>(cpu::conv3x3_scratch_elems(xd, k)));
   std::vector<float> y_ref(static_cast<size_t>(ny));
   std::vector<float> dx_ref = dx0, dw_ref = dw0, db_ref = db0;
   cpu::conv3x3_forward(x.data(), w.data(), b.data(), y_ref.data(), xd, k, scratch.data());
+  cpu::ConvBackwardOptions<float> opt;
+  opt.accumulate_dx = !overwrite_dx;
   cpu::conv3x3_backward(x.data(), w.data(), dy.data(), dx ? dx_ref.data() : nullptr, dw ? dw_ref.data() : nullptr,
-                        db ? db_ref.data() : nullptr, xd, k, scratch.data());
+                        db ? db_ref.data() : nullptr, xd, k, scratch.data(), opt);
 
   auto& conv = mriae::Context::get().cuda().conv();
   Guarded gx(x), gw(w), gb(b), gy = Guarded::sized(ny), gdy(dy), gdx(dx0), gdw(dw0), gdb(db0);
   conv.forward(gx.data(), gw.data(), gb.data(), gy.data(), xd, k);
   conv.backward(gx.data(), gw.data(), gdy.data(), dx ? gdx.data() : nullptr, dw ? gdw.data() : nullptr,
-                db ? gdb.data() : nullptr, xd, k);
+                db ? gdb.data() : nullptr, xd, k, !overwrite_dx);
   INFO("algorithms: " << conv.describe(xd, k));
   const auto y = gy.values();
   check_finite("conv forward", y);
   check_close("conv forward", y, y_ref, max_nmse, max_abs_rel);
-  check_close("conv backward dx", gdx.values(), dx_ref, max_nmse, max_abs_rel);
+  const auto gdx_values = gdx.values();
+  if (overwrite_dx && dx) check_finite("conv backward dx, overwriting", gdx_values);
+  check_close("conv backward dx", gdx_values, dx_ref, max_nmse, max_abs_rel);
   check_close("conv backward dw", gdw.values(), dw_ref, max_nmse, max_abs_rel);
   check_close("conv backward db", gdb.values(), db_ref, max_nmse, max_abs_rel);
   for (const Guarded* g : {&gx, &gw, &gb, &gy, &gdy, &gdx, &gdw, &gdb}) CHECK(g->guards_intact());
@@ -392,6 +473,9 @@ TEST_CASE("cuDNN convolution forward and backward match the CPU in strict FP32")
   check_conv(kConvCases[0], 1e-8, 1e-4, false, true, true);
   check_conv(kConvCases[0], 1e-8, 1e-4, true, false, false);
   check_conv(kConvCases[0], 1e-8, 1e-4, false, false, true);
+  // Overwriting dx (cuDNN's beta = 0), as the engine does for a fresh gradient buffer.
+  for (const ConvCase& cc : kConvCases) check_conv(cc, 1e-8, 1e-4, true, true, true, true);
+  check_conv(kConvCases[0], 1e-8, 1e-4, true, false, false, true);
 }
 
 TEST_CASE("cuDNN convolution in deterministic mode matches the CPU and repeats bit for bit") {

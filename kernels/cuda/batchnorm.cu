@@ -103,16 +103,21 @@ __global__ void bn_backward_finish_kernel(const double* partial_dy, const double
 }
 
 // With kReluInput, the ReLU's backward on the way out: dx is the gradient with respect to x, not relu(x).
+// accumulate is uniform across the grid; without it dx is never read.
 template <bool kReluInput>
 __global__ void bn_backward_dx_kernel(const float* x, const float* dy, const float* gamma, const float* mean,
                                       const float* invstd, const float* coef, float* dx, int64_t planes,
-                                      int channels, int64_t hw) {
+                                      int channels, int64_t hw, bool accumulate) {
   for_each_channel_element(planes, channels, hw, [&](int64_t p, int c, int64_t j) {
     const int64_t o = p * hw + j;
     const float is = invstd[c];
     const float xhat = (hd::bn_input<kReluInput>(x[o]) - mean[c]) * is;
     const float g = hd::bn_backward(dy[o], xhat, coef[c], coef[channels + c], gamma[c] * is);
-    dx[o] += kReluInput ? hd::relu_grad(x[o], g) : g;
+    const float gx = kReluInput ? hd::relu_grad(x[o], g) : g;
+    if (accumulate)
+      dx[o] += gx;
+    else
+      dx[o] = gx;
   });
 }
 
@@ -161,7 +166,7 @@ size_t batchnorm_backward_scratch_bytes(const cpu::Dims& d) {
 template <bool kReluInput>
 void batchnorm_backward_train(const float* x, const float* dy, const float* gamma, const float* mean,
                               const float* invstd, float* dx, float* dgamma, float* dbeta, void* scratch,
-                              const cpu::Dims& d, cudaStream_t stream) {
+                              const cpu::Dims& d, cudaStream_t stream, bool accumulate_dx) {
   if (d.count() <= 0 || (!dx && !dgamma && !dbeta)) return;
   const int64_t np = int64_t(d.c) * channel_splits(d);
   auto* partial_dy = static_cast<double*>(scratch);
@@ -176,7 +181,7 @@ void batchnorm_backward_train(const float* x, const float* dy, const float* gamm
   MRIAE_CUDA_CHECK_LAUNCH(bn_backward_finish_kernel);
   if (!dx) return;
   bn_backward_dx_kernel<kReluInput><<<elementwise_grid(d), kThreads, 0, stream>>>(
-      x, dy, gamma, mean, invstd, coef, dx, int64_t(d.n) * d.c, d.c, d.plane());
+      x, dy, gamma, mean, invstd, coef, dx, int64_t(d.n) * d.c, d.c, d.plane(), accumulate_dx);
   MRIAE_CUDA_CHECK_LAUNCH(bn_backward_dx_kernel<kReluInput>);
 }
 
@@ -188,7 +193,7 @@ void batchnorm_backward_train(const float* x, const float* dy, const float* gamm
                                                    const float*, float*, const cpu::Dims&, float, cudaStream_t);  \
   template void batchnorm_backward_train<kReluInput>(const float*, const float*, const float*, const float*,    \
                                                      const float*, float*, float*, float*, void*, const cpu::Dims&, \
-                                                     cudaStream_t);
+                                                     cudaStream_t, bool);
 MRIAE_BN_INSTANTIATE(false)
 MRIAE_BN_INSTANTIATE(true)
 #undef MRIAE_BN_INSTANTIATE

@@ -28,10 +28,11 @@ void batchnorm_forward_eval(const float* x, const float* gamma, const float* bet
 // Bytes of device scratch (8-byte aligned) that batchnorm_backward_train needs.
 size_t batchnorm_backward_scratch_bytes(const cpu::Dims& d);
 
-// Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null.
+// Backward of training mode. Accumulates into dx, dgamma and dbeta, each of which may be null; with
+// accumulate_dx = false, every element of dx is overwritten instead (dgamma and dbeta still accumulate).
 template <bool kReluInput = false>
 void batchnorm_backward_train(const float* x, const float* dy, const float* gamma, const float* mean,
                               const float* invstd, float* dx, float* dgamma, float* dbeta, void* scratch,
-                              const cpu::Dims& d, cudaStream_t stream);
+                              const cpu::Dims& d, cudaStream_t stream, bool accumulate_dx = true);
 
 }  // namespace mriae::cuda

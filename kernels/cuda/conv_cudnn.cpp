@@ -302,12 +302,13 @@ void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, 
 }
 
 void Conv3x3::backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                       const cpu::Dims& xd, int k) {
+                       const cpu::Dims& xd, int k, bool accumulate_dx) {
   Plan& p = plan(xd, k);
   if (dx) choose_backward_data(p);
   if (dw) choose_backward_filter(p);
-  // beta = 1 throughout: the gradients accumulate, as on the CPU.
-  const float one = 1.0f;
+  // beta = 1: the gradients accumulate, as on the CPU. For dx, beta = 0 when overwriting: cuDNN then does not
+  // read dx at all, so a fresh, unfilled gradient buffer needs no zero fill.
+  const float one = 1.0f, zero = 0.0f;
   if (db) {
     if (options_.deterministic) {
       cudaStream_t stream = nullptr;
@@ -326,7 +327,7 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
   if (dx) {
     void* ws = workspace(p.bwd_data_ws);
     MRIAE_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.bwd_data, p.bwd_data_algo, ws,
-                                                   p.bwd_data_ws, &one, p.x, dx));
+                                                   p.bwd_data_ws, accumulate_dx ? &one : &zero, p.x, dx));
   }
 }
 

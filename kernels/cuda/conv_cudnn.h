@@ -1,7 +1,7 @@
 #pragma once
 // 3x3 'same' convolutions (pad 1, stride 1, fp32 NCHW, with bias) through cuDNN's legacy API, with the
-// CPU kernel's contract (kernels/cpu/conv2d.h): backward ACCUMULATES into dx, dw and db. Every cuDNN
-// call of the project is in conv_cudnn.cpp.
+// CPU kernel's contract (kernels/cpu/conv2d.h): backward ACCUMULATES into dx, dw and db, or with
+// accumulate_dx = false overwrites dx. Every cuDNN call of the project is in conv_cudnn.cpp.
 //
 // Algorithms are chosen once per shape and cached by shape, so a new batch size gets its own choice:
 // benchmarked with cudnnFind*, or in deterministic mode ranked by cuDNN's heuristics (no timing, so
@@ -54,9 +54,10 @@ class Conv3x3 {
 
   // y = conv(x, w) + b. x [N,C,H,W], w [K,C,3,3], b [K] (may be null), y [N,K,H,W].
   void forward(const float* x, const float* w, const float* b, float* y, const cpu::Dims& xd, int k);
-  // Accumulates dx, dw and db (each may be null) from dy [N,K,H,W].
+  // Accumulates dx, dw and db (each may be null) from dy [N,K,H,W]; with accumulate_dx = false, dx is
+  // overwritten (never read: it may hold anything, NaN included) while dw and db still accumulate.
   void backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                const cpu::Dims& xd, int k);
+                const cpu::Dims& xd, int k, bool accumulate_dx = true);
 
   // Drops the cached choices: they were made under the old options.
   void set_options(const ConvOptions& options);

@@ -13,10 +13,16 @@ __global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
     y[i] = hd::relu(x[i]);
 }
 
-__global__ void relu_backward_kernel(const float* x, const float* dy,
-                                     float* dx, int64_t n) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
-    dx[i] += hd::relu_grad(x[i], dy[i]);
+// accumulate is uniform across the grid, so the branch costs no divergence; without it dx is never read
+// (a fresh gradient buffer holds whatever the allocator left there).
+__global__ void relu_backward_kernel(const float* x, const float* dy, float* dx, int64_t n, bool accumulate) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    const float g = hd::relu_grad(x[i], dy[i]);
+    if (accumulate)
+      dx[i] += g;
+    else
+      dx[i] = g;
+  }
 }
 
 __global__ void sigmoid_forward_kernel(const float* x, float* y, int64_t n) {
@@ -24,10 +30,14 @@ __global__ void sigmoid_forward_kernel(const float* x, float* y, int64_t n) {
     y[i] = hd::sigmoid(x[i]);
 }
 
-__global__ void sigmoid_backward_kernel(const float* y, const float* dy,
-                                        float* dx, int64_t n) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
-    dx[i] += hd::sigmoid_grad(y[i], dy[i]);
+__global__ void sigmoid_backward_kernel(const float* y, const float* dy, float* dx, int64_t n, bool accumulate) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    const float g = hd::sigmoid_grad(y[i], dy[i]);
+    if (accumulate)
+      dx[i] += g;
+    else
+      dx[i] = g;
+  }
 }
 
 }  // namespace
@@ -38,9 +48,9 @@ void relu_forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
   MRIAE_CUDA_CHECK_LAUNCH(relu_forward_kernel);
 }
 
-void relu_backward(const float* x, const float* dy, float* dx, int64_t n, cudaStream_t stream) {
+void relu_backward(const float* x, const float* dy, float* dx, int64_t n, cudaStream_t stream, bool accumulate) {
   if (n <= 0) return;
-  relu_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, dy, dx, n);
+  relu_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, dy, dx, n, accumulate);
   MRIAE_CUDA_CHECK_LAUNCH(relu_backward_kernel);
 }
 
@@ -50,9 +60,10 @@ void sigmoid_forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
   MRIAE_CUDA_CHECK_LAUNCH(sigmoid_forward_kernel);
 }
 
-void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream) {
+void sigmoid_backward(const float* y, const float* dy, float* dx, int64_t n, cudaStream_t stream,
+                      bool accumulate) {
   if (n <= 0) return;
-  sigmoid_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, dy, dx, n);
+  sigmoid_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, dy, dx, n, accumulate);
   MRIAE_CUDA_CHECK_LAUNCH(sigmoid_backward_kernel);
 }
 

@@ -38,10 +38,16 @@ __global__ void __launch_bounds__(kMseThreads) mse_finish_kernel(const double* p
   if (threadIdx.x == 0) loss[0] = float(total / double(n));
 }
 
-__global__ void mse_backward_kernel(const float* y, const float* t, const float* dloss, float* dy, int64_t n) {
+__global__ void mse_backward_kernel(const float* y, const float* t, const float* dloss, float* dy, int64_t n,
+                                    bool accumulate) {
   const float scale = dloss[0] * 2.0f / float(n);  // the CPU kernel's expression: (dloss * 2) / n
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
-    dy[i] += hd::mse_grad(y[i], t[i], scale);
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
+    const float g = hd::mse_grad(y[i], t[i], scale);
+    if (accumulate)
+      dy[i] += g;
+    else
+      dy[i] = g;
+  }
 }
 
 }  // namespace
@@ -60,9 +66,10 @@ void mse_forward(const float* y, const float* t, int64_t n, float* loss, void* s
   MRIAE_CUDA_CHECK_LAUNCH(mse_finish_kernel);
 }
 
-void mse_backward(const float* y, const float* t, const float* dloss, float* dy, int64_t n, cudaStream_t stream) {
+void mse_backward(const float* y, const float* t, const float* dloss, float* dy, int64_t n, cudaStream_t stream,
+                  bool accumulate) {
   if (n <= 0) return;
-  mse_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, t, dloss, dy, n);
+  mse_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(y, t, dloss, dy, n, accumulate);
   MRIAE_CUDA_CHECK_LAUNCH(mse_backward_kernel);
 }
 

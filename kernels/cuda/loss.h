@@ -15,7 +15,9 @@ size_t mse_forward_scratch_bytes();
 // depend on the GPU model. scratch holds mse_forward_scratch_bytes() bytes, 8-byte aligned.
 void mse_forward(const float* y, const float* t, int64_t n, float* loss, void* scratch, cudaStream_t stream);
 
-// dy += dloss[0] * 2 (y - t) / n, with dloss a device scalar (the upstream gradient of the loss).
-void mse_backward(const float* y, const float* t, const float* dloss, float* dy, int64_t n, cudaStream_t stream);
+// dy += dloss[0] * 2 (y - t) / n, or dy = ... with accumulate = false, with dloss a device scalar (the
+// upstream gradient of the loss).
+void mse_backward(const float* y, const float* t, const float* dloss, float* dy, int64_t n, cudaStream_t stream,
+                  bool accumulate = true);
 
 }  // namespace mriae::cuda

@@ -32,14 +32,36 @@ __global__ void maxpool2_forward_kernel(const float* x, float* y, int32_t* argma
   }
 }
 
-// One thread per output element. The 2x2 windows do not overlap, so no two threads add to the same dx
-// element: no atomics, and the result is deterministic.
+// Accumulating: one thread per output element. The 2x2 windows do not overlap, so no two threads add to the
+// same dx element: no atomics, and the result is deterministic.
 __global__ void maxpool2_backward_kernel(const float* dy, const int32_t* argmax, float* dx, int64_t planes, int h,
                                          int w) {
   const int64_t ohw = int64_t(h / 2) * (w / 2), total = planes * ohw, hw = int64_t(h) * w;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(blockDim.x) * gridDim.x) {
     const int64_t p = i / ohw;
     dx[p * hw + argmax[i]] += dy[i];
+  }
+}
+
+// Overwriting: one thread per INPUT element, which reads its window's argmax and writes dy there or 0: a
+// gather, so every element of dx is written once with coalesced stores, and no zero fill of the whole
+// buffer precedes a scatter. Neighbouring threads share a window, so dy and argmax still come from DRAM
+// about once. Elements of the odd trailing row or column belong to no window and get 0.
+__global__ void maxpool2_backward_overwrite_kernel(const float* dy, const int32_t* argmax, float* dx, int64_t planes,
+                                                   int h, int w) {
+  const int ow = w / 2;
+  const int64_t hw = int64_t(h) * w, ohw = int64_t(h / 2) * ow, total = planes * hw;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(blockDim.x) * gridDim.x) {
+    const int64_t p = i / hw;
+    const int r = int(i - p * hw);
+    const int iy = r / w, ix = r - iy * w, oy = iy / 2, ox = ix / 2;
+    float g = 0.0f;
+    if (oy < h / 2 && ox < ow) {
+      const int64_t o = p * ohw + int64_t(oy) * ow + ox;
+      // 0 + dy rather than dy: the CPU fills with zeros and adds, which turns a -0 gradient into +0.
+      if (argmax[o] == r) g = 0.0f + dy[o];
+    }
+    dx[i] = g;
   }
 }
 
@@ -55,8 +77,9 @@ __global__ void upsample2_forward_kernel(const float* x, float* y, int64_t plane
   }
 }
 
-// One thread per input element: it sums its 2x2 block in the CPU kernel's order.
-__global__ void upsample2_backward_kernel(const float* dy, float* dx, int64_t planes, int h, int w) {
+// One thread per input element: it sums its 2x2 block in the CPU kernel's order. accumulate is uniform
+// across the grid; without it dx is never read.
+__global__ void upsample2_backward_kernel(const float* dy, float* dx, int64_t planes, int h, int w, bool accumulate) {
   const int ow = 2 * w;
   const int64_t hw = int64_t(h) * w, total = planes * hw;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(blockDim.x) * gridDim.x) {
@@ -64,7 +87,11 @@ __global__ void upsample2_backward_kernel(const float* dy, float* dx, int64_t pl
     const int r = int(i - p * hw);
     const int iy = r / w, ix = r - iy * w;
     const float* o = dy + p * hw * 4 + int64_t(2 * iy) * ow + 2 * ix;
-    dx[i] += (o[0] + o[1]) + (o[ow] + o[ow + 1]);
+    const float g = (o[0] + o[1]) + (o[ow] + o[ow + 1]);
+    if (accumulate)
+      dx[i] += g;
+    else
+      dx[i] = g;
   }
 }
 
@@ -77,11 +104,19 @@ void maxpool2_forward(const float* x, float* y, int32_t* argmax, const cpu::Dims
   MRIAE_CUDA_CHECK_LAUNCH(maxpool2_forward_kernel);
 }
 
-void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const cpu::Dims& xd, cudaStream_t stream) {
-  const int64_t total = int64_t(xd.n) * xd.c * (xd.h / 2) * (xd.w / 2);
+void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const cpu::Dims& xd, cudaStream_t stream,
+                       bool accumulate) {
+  const int64_t planes = int64_t(xd.n) * xd.c;
+  if (!accumulate) {
+    const int64_t total = xd.count();
+    if (total <= 0) return;
+    maxpool2_backward_overwrite_kernel<<<grid_for(total), kThreads, 0, stream>>>(dy, argmax, dx, planes, xd.h, xd.w);
+    MRIAE_CUDA_CHECK_LAUNCH(maxpool2_backward_overwrite_kernel);
+    return;
+  }
+  const int64_t total = planes * (xd.h / 2) * (xd.w / 2);
   if (total <= 0) return;
-  maxpool2_backward_kernel<<<grid_for(total), kThreads, 0, stream>>>(dy, argmax, dx, int64_t(xd.n) * xd.c, xd.h,
-                                                                      xd.w);
+  maxpool2_backward_kernel<<<grid_for(total), kThreads, 0, stream>>>(dy, argmax, dx, planes, xd.h, xd.w);
   MRIAE_CUDA_CHECK_LAUNCH(maxpool2_backward_kernel);
 }
 
@@ -92,10 +127,11 @@ void upsample2_forward(const float* x, float* y, const cpu::Dims& xd, cudaStream
   MRIAE_CUDA_CHECK_LAUNCH(upsample2_forward_kernel);
 }
 
-void upsample2_backward(const float* dy, float* dx, const cpu::Dims& xd, cudaStream_t stream) {
+void upsample2_backward(const float* dy, float* dx, const cpu::Dims& xd, cudaStream_t stream, bool accumulate) {
   const int64_t total = xd.count();
   if (total <= 0) return;
-  upsample2_backward_kernel<<<grid_for(total), kThreads, 0, stream>>>(dy, dx, int64_t(xd.n) * xd.c, xd.h, xd.w);
+  upsample2_backward_kernel<<<grid_for(total), kThreads, 0, stream>>>(dy, dx, int64_t(xd.n) * xd.c, xd.h, xd.w,
+                                                                       accumulate);
   MRIAE_CUDA_CHECK_LAUNCH(upsample2_backward_kernel);
 }
 
