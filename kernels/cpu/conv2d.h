@@ -5,7 +5,8 @@
 //
 // Backward: the input gradient of a 'same' 3x3 convolution is itself one (dy with the kernel transposed in
 // channels and flipped in space); the weight gradient is a correlation of dy with the padded input.
-// Backward passes accumulate into their outputs. Templated on the scalar so tests run it in double.
+// Backward passes accumulate into their outputs (dx can be overwritten instead: ConvBackwardOptions). Templated
+// on the scalar so tests run it in double.
 #include <algorithm>
 #include <cstdint>
 
