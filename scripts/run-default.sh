@@ -22,7 +22,7 @@ if [[ $device == cuda ]]; then
   epochs=${EPOCHS:-300} batch=${BATCH:-128}
 else
   cuda=OFF  # no GPU to use: skip compiling the CUDA backend
-  # 81 training slices of 184x184 take about 7 s an epoch on 2 cores; batch 8 gives a short run more
+  # 81 training slices of 184x184 take about 4-5 s an epoch on 2 cores; batch 8 gives a short run more
   # updates for the same compute than 128 would.
   epochs=${EPOCHS:-45} batch=${BATCH:-8}
   echo "run-default: no GPU here: training on the CPU for $epochs epochs at batch $batch (the tutorial ran 300" \
