@@ -67,14 +67,16 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
 
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
-  // On the CPU the weight gradient reads the zero-padded input that the forward pass made: the backward keeps
-  // it (at the start of the forward's scratch) rather than padding x a second time.
+  // On the CPU, when a weight gradient will be wanted, the forward pass pads the whole input and the backward
+  // keeps that copy (at the start of the forward's scratch) rather than padding x a second time. Otherwise
+  // (inference) the forward pads band by band in cache.
   Tensor padded_x;
   if (gpu) {
     ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
   } else {
     Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)});
-    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
+    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data(),
+                         /*accumulate=*/false, /*keep_padded=*/gw);
     if (gw) padded_x = scratch;
   }
   Var out(y, gx || gw || gb);

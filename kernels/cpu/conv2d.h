@@ -44,15 +44,27 @@ template <typename T> MRIAE_CPU_CLONES void bias_grad(const T* dy, T* db, const 
   }
 }
 
+// Elements of the band buffers of forward_blocked_banded, one per OpenMP thread.
+inline int64_t forward_bands_elems(const Dims& d) { return int64_t(omp_get_max_threads()) * forward_band_elems(d); }
+
+// y = (or +=) conv(x) + b. xp: a padded copy of the whole input, or null: the blocked kernels then pad band by
+// band in cache (in `bands`), and the row kernels pad x into xp_scratch first.
 template <typename T>
-void forward_any(const T* xp, const T* w, const T* b, T* y, const Dims& d, int k, const Padded& p, T* wb,
-                 bool flip, bool accumulate) {
+void forward_any(const T* x, const T* xp, T* xp_scratch, T* bands, const T* w, const T* b, T* y, const Dims& d, int k,
+                 const Padded& p, T* wb, bool flip, bool accumulate) {
   // flip: w is the forward kernel [K, C, 3, 3] of a layer whose input gradient this is; d.c is then that
   // layer's K and k its C.
   if (use_blocked(d.c, k)) {
     block_weights(w, wb, flip ? d.c : k, flip ? k : d.c, flip);
-    forward_blocked(xp, wb, b, y, d, k, p, accumulate);
+    if (xp)
+      forward_blocked(xp, wb, b, y, d, k, p, accumulate);
+    else
+      forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands);
     return;
+  }
+  if (!xp) {
+    pad(x, xp_scratch, d, p);
+    xp = xp_scratch;
   }
   const T* wk = w;
   if (flip) {
@@ -73,32 +85,41 @@ inline int64_t conv3x3_blocked_weight_elems(const Dims& x, int k) {
 }
 
 // Scratch elements needed by conv3x3_forward: the padded input (at its start, where conv3x3_backward can
-// take it back) and the re-blocked weights.
+// take it back), the re-blocked weights and the band buffers. Depends on the OpenMP thread count.
 inline int64_t conv3x3_forward_scratch_elems(const Dims& x, int k) {
-  return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k);
+  return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k) +
+         conv_detail::forward_bands_elems(x);
 }
 
-// Scratch elements needed by conv3x3_backward (enough for conv3x3_forward too).
+// Scratch elements needed by conv3x3_backward (enough for conv3x3_forward too). Depends on the OpenMP thread
+// count.
 inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
   using namespace conv_detail;
   const Padded p(x);
   const int64_t widest = std::max(x.c, k);
   const int64_t padded = int64_t(x.n) * widest * p.plane;
   const int64_t blocked_dy = int64_t(x.n) * lane_blocks(k) * kLanes * x.plane();
-  return 2 * padded + blocked_dy + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k));
+  const Dims widest_d{x.n, int(widest), x.h, x.w};
+  return 2 * padded + blocked_dy + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k)) +
+         forward_bands_elems(widest_d);
 }
 
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
-// Scratch: conv3x3_forward_scratch_elems(xd, k).
+// keep_padded: leave a padded copy of x at the start of the scratch for conv3x3_backward's weight gradient
+// (ConvBackwardOptions::padded_x). Otherwise the input is padded band by band in cache where the kernels
+// allow, which saves writing the padded copy out and reading it back. Scratch:
+// conv3x3_forward_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, int k, T* scratch,
-                     bool accumulate = false) {
+                     bool accumulate = false, bool keep_padded = false) {
   using namespace conv_detail;
   const Padded p(xd);
   T* xp = scratch;
   T* wb = xp + int64_t(xd.n) * xd.c * p.plane;
-  pad(x, xp, xd, p);
-  forward_any(xp, w, b, y, xd, k, p, wb, false, accumulate);
+  T* bands = wb + conv3x3_blocked_weight_elems(xd, k);
+  if (keep_padded) pad(x, xp, xd, p);
+  forward_any(x, keep_padded ? xp : static_cast<const T*>(nullptr), xp, bands, w, b, y, xd, k, p, wb, false,
+              accumulate);
 }
 
 // Options of conv3x3_backward. padded_x: the padded input that conv3x3_forward left at the start of its
@@ -120,6 +141,7 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
   T* dyp = xp + padded;
   T* dyt = dyp + padded;
   T* wb = dyt + int64_t(xd.n) * lane_blocks(k) * kLanes * xd.plane();
+  T* bands = wb + std::max(conv3x3_blocked_weight_elems(xd, k), weight_grad_partial_elems(xd, k));
   if (db) bias_grad(dy, db, dyd);
   if (dw) {
     const T* xpad = opt.padded_x;
@@ -135,10 +157,9 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
       weight_grad_rows(xpad, dyp, dw, xd, k, p);
     }
   }
-  if (dx) {
-    pad(dy, dyp, dyd, p);
-    forward_any(dyp, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p, wb, true, opt.accumulate_dx);
-  }
+  if (dx)
+    forward_any(dy, static_cast<const T*>(nullptr), dyp, bands, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p,
+                wb, true, opt.accumulate_dx);
 }
 
 }  // namespace mriae::cpu
