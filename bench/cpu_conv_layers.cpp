@@ -66,22 +66,17 @@ int main(int argc, char** argv) {
     for (float* v = w.data(); v != w.data() + w.numel(); ++v) *v = float(rng.uniform(-0.1, 0.1));
     for (float* v = y.data(); v != y.data() + y.numel(); ++v) *v = float(rng.uniform(-1, 1));
     const double flops = 2.0 * batch * k * d.c * 9 * h * h;
-    // As in a training step: the forward keeps its padded input, which the weight gradient then reads.
-    const double tf = median_seconds(reps, [&] {
-      cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data(), false, /*keep_padded=*/true);
-    });
-    // The input gradient into a fresh buffer (overwritten), the weight gradient from the forward's padded
-    // input, which stays at the start of the scratch: the engine's training step does both.
-    cpu::ConvBackwardOptions<float> dx_opt, dw_opt;
+    const double tf = median_seconds(reps, [&] { cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data()); });
+    // The input gradient into a fresh buffer (overwritten), as the engine's training step does.
+    cpu::ConvBackwardOptions dx_opt;
     dx_opt.accumulate_dx = false;
-    dw_opt.padded_x = scratch.data();
     const double tx = median_seconds(reps, [&] {
       cpu::conv3x3_backward(x.data(), w.data(), y.data(), dx.data(), static_cast<float*>(nullptr),
                             static_cast<float*>(nullptr), d, k, scratch.data(), dx_opt);
     });
     const double tw = median_seconds(reps, [&] {
       cpu::conv3x3_backward(x.data(), w.data(), y.data(), static_cast<float*>(nullptr), dw.data(), b.data(), d, k,
-                            scratch.data(), dw_opt);
+                            scratch.data());
     });
     total += tf + (l.index == 1 ? 0 : tx) + tw;
     const std::string shape = std::to_string(d.c) + "->" + std::to_string(k) + " @ " + std::to_string(h) + "x" + std::to_string(h);

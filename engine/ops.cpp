@@ -66,22 +66,16 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   const bool gpu = x.device() == Device::CUDA;
 
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
-  const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
-  // On the CPU, when a weight gradient will be wanted, the forward pass pads the whole input and the backward
-  // keeps that copy (at the start of the forward's scratch) rather than padding x a second time. Otherwise
-  // (inference) the forward pads band by band in cache.
-  Tensor padded_x;
   if (gpu) {
     ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
   } else {
     Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)});
-    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data(),
-                         /*accumulate=*/false, /*keep_padded=*/gw);
-    if (gw) padded_x = scratch;
+    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
   }
+  const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
   Var out(y, gx || gw || gb);
   if (gx || gw || gb) {
-    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu, padded_x]() {
+    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu]() {
       if (!out.has_grad()) return;
       float* dw = gw ? w.grad_accumulator().data() : nullptr;
       float* db = gb ? b.grad_accumulator().data() : nullptr;
@@ -93,9 +87,8 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
                                                    db, xd, k, dx.accumulate));
         return;
       }
-      cpu::ConvBackwardOptions<float> opt;
+      cpu::ConvBackwardOptions opt;
       opt.accumulate_dx = dx.accumulate;
-      opt.padded_x = padded_x.defined() ? padded_x.data() : nullptr;
       Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
       cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(), dx.data, dw, db, xd, k,
                             scratch.data(), opt);

@@ -43,13 +43,15 @@ TEST_CASE("conv3x3 backward matches finite differences") {
 
 TEST_CASE("conv3x3 backward of wide layers matches finite differences") {
   // Shapes that take the channel-blocked kernels (>= 16 channels), with channel counts and widths that are
-  // not multiples of the register blocks, so every tail path runs; and the one-channel sides of the model's
-  // first and last layers, which go to the row kernels. Sampled positions keep it fast.
+  // not multiples of the register blocks, so every tail path runs; the one-channel sides of the model's first
+  // and last layers, which go to the row kernels; and 19 rows, several bands of rows per image. Sampled
+  // positions keep it fast.
   struct Case {
     Dims d;
     int k;
   };
-  for (Case cs : {Case{{2, 17, 5, 13}, 33}, Case{{1, 16, 4, 23}, 16}, Case{{3, 20, 3, 4}, 1}, Case{{2, 1, 6, 9}, 18}}) {
+  for (Case cs : {Case{{2, 17, 5, 13}, 33}, Case{{1, 16, 4, 23}, 16}, Case{{3, 20, 3, 4}, 1}, Case{{2, 1, 6, 9}, 18},
+                  Case{{2, 16, 19, 7}, 17}}) {
     const Dims d = cs.d;
     const int k = cs.k;
     Rng rng(11);
@@ -70,7 +72,9 @@ TEST_CASE("conv3x3 backward of wide layers matches finite differences") {
 }
 
 TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
-  for (auto [d, k] : {std::pair<Dims, int>{{2, 3, 7, 5}, 2}, std::pair<Dims, int>{{2, 17, 6, 25}, 35}}) {
+  // The second and third shapes take the channel-blocked kernel, the third over several bands of rows.
+  for (auto [d, k] : {std::pair<Dims, int>{{2, 3, 7, 5}, 2}, std::pair<Dims, int>{{2, 17, 6, 25}, 35},
+                      std::pair<Dims, int>{{1, 17, 19, 14}, 33}}) {
   Rng rng(2);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
        b = random_vector(rng, size_t(k));

@@ -4,9 +4,12 @@
 // and the GEMM's packing of it cost more than the multiply itself (bench/NOTES.md).
 //
 // Backward: the input gradient of a 'same' 3x3 convolution is itself one (dy with the kernel transposed in
-// channels and flipped in space); the weight gradient is a correlation of dy with the padded input.
+// channels and flipped in space); the weight gradient is a correlation of dy with the padded input. The
+// channel-blocked kernels pad band by band in cache; the row kernels work on padded copies.
 // Backward passes accumulate into their outputs (dx can be overwritten instead: ConvBackwardOptions). Templated
 // on the scalar so tests run it in double.
+#include <omp.h>
+
 #include <algorithm>
 #include <cstdint>
 
@@ -47,25 +50,19 @@ template <typename T> MRIAE_CPU_CLONES void bias_grad(const T* dy, T* db, const 
 // Elements of the band buffers of forward_blocked_banded, one per OpenMP thread.
 inline int64_t forward_bands_elems(const Dims& d) { return int64_t(omp_get_max_threads()) * forward_band_elems(d); }
 
-// y = (or +=) conv(x) + b. xp: a padded copy of the whole input, or null: the blocked kernels then pad band by
-// band in cache (in `bands`), and the row kernels pad x into xp_scratch first.
+// y = (or +=) conv(x) + b. The blocked kernels pad x band by band in cache (in `bands`); the row kernels read a
+// padded copy of the whole input, which they make in xp.
 template <typename T>
-void forward_any(const T* x, const T* xp, T* xp_scratch, T* bands, const T* w, const T* b, T* y, const Dims& d, int k,
-                 const Padded& p, T* wb, bool flip, bool accumulate) {
+void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, const Dims& d, int k, const Padded& p,
+                 T* wb, bool flip, bool accumulate) {
   // flip: w is the forward kernel [K, C, 3, 3] of a layer whose input gradient this is; d.c is then that
   // layer's K and k its C.
   if (use_blocked(d.c, k)) {
     block_weights(w, wb, flip ? d.c : k, flip ? k : d.c, flip);
-    if (xp)
-      forward_blocked(xp, wb, b, y, d, k, p, accumulate);
-    else
-      forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands);
+    forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands);
     return;
   }
-  if (!xp) {
-    pad(x, xp_scratch, d, p);
-    xp = xp_scratch;
-  }
+  pad(x, xp, d, p);
   const T* wk = w;
   if (flip) {
     for (int o = 0; o < d.c; ++o)
@@ -73,9 +70,7 @@ void forward_any(const T* x, const T* xp, T* xp_scratch, T* bands, const T* w, c
         for (int t = 0; t < 9; ++t) wb[(int64_t(c) * d.c + o) * 9 + (8 - t)] = w[(int64_t(o) * k + c) * 9 + t];
     wk = wb;
   }
-  // The row kernels accumulate.
-  if (!accumulate) std::fill(y, y + int64_t(d.n) * k * d.plane(), T(0));
-  forward_rows(xp, wk, b, y, d, k, p);
+  forward_rows(xp, wk, b, y, d, k, p, accumulate);
 }
 }  // namespace conv_detail
 
@@ -84,8 +79,8 @@ inline int64_t conv3x3_blocked_weight_elems(const Dims& x, int k) {
   return int64_t(std::max(lane_blocks(k, kOutLanes) * kOutLanes * x.c, lane_blocks(x.c, kOutLanes) * kOutLanes * k)) * 9;
 }
 
-// Scratch elements needed by conv3x3_forward: the padded input (at its start, where conv3x3_backward can
-// take it back), the re-blocked weights and the band buffers. Depends on the OpenMP thread count.
+// Scratch elements needed by conv3x3_forward: a padded input (for the row kernels), the re-blocked weights
+// and the band buffers. Depends on the OpenMP thread count.
 inline int64_t conv3x3_forward_scratch_elems(const Dims& x, int k) {
   return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k) +
          conv_detail::forward_bands_elems(x);
@@ -100,39 +95,34 @@ inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
   const int64_t padded = int64_t(x.n) * widest * p.plane;
   const int64_t blocked_dy = int64_t(x.n) * lane_blocks(k) * kLanes * x.plane();
   const Dims widest_d{x.n, int(widest), x.h, x.w};
+  const int64_t bands =
+      std::max(forward_bands_elems(widest_d), int64_t(omp_get_max_threads()) * weight_grad_band_elems(x));
   return 2 * padded + blocked_dy + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k)) +
-         forward_bands_elems(widest_d);
+         bands;
 }
 
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
-// keep_padded: leave a padded copy of x at the start of the scratch for conv3x3_backward's weight gradient
-// (ConvBackwardOptions::padded_x). Otherwise the input is padded band by band in cache where the kernels
-// allow, which saves writing the padded copy out and reading it back. Scratch:
-// conv3x3_forward_scratch_elems(xd, k).
+// Scratch: conv3x3_forward_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, int k, T* scratch,
-                     bool accumulate = false, bool keep_padded = false) {
+                     bool accumulate = false) {
   using namespace conv_detail;
   const Padded p(xd);
   T* xp = scratch;
   T* wb = xp + int64_t(xd.n) * xd.c * p.plane;
   T* bands = wb + conv3x3_blocked_weight_elems(xd, k);
-  if (keep_padded) pad(x, xp, xd, p);
-  forward_any(x, keep_padded ? xp : static_cast<const T*>(nullptr), xp, bands, w, b, y, xd, k, p, wb, false,
-              accumulate);
+  forward_any(x, xp, bands, w, b, y, xd, k, p, wb, false, accumulate);
 }
 
-// Options of conv3x3_backward. padded_x: the padded input that conv3x3_forward left at the start of its
-// scratch, kept by the caller so the weight gradient need not pad x again (x itself is then not read).
-template <typename T> struct ConvBackwardOptions {
+// Options of conv3x3_backward.
+struct ConvBackwardOptions {
   bool accumulate_dx = true;  // false: overwrite dx
-  const T* padded_x = nullptr;
 };
 
 // Accumulates dx, dw and db (each may be null) from dy. Scratch: conv3x3_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Dims& xd, int k, T* scratch,
-                      const ConvBackwardOptions<T>& opt = {}) {
+                      const ConvBackwardOptions& opt = {}) {
   using namespace conv_detail;
   const Padded p(xd);
   const Dims dyd{xd.n, k, xd.h, xd.w};
@@ -144,22 +134,16 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
   T* bands = wb + std::max(conv3x3_blocked_weight_elems(xd, k), weight_grad_partial_elems(xd, k));
   if (db) bias_grad(dy, db, dyd);
   if (dw) {
-    const T* xpad = opt.padded_x;
-    if (!xpad) {
-      pad(x, xp, xd, p);
-      xpad = xp;
-    }
     if (use_blocked_weight_grad(xd.c, k)) {
       block_channels(dy, dyt, dyd);
-      weight_grad_blocked(xpad, dyt, dw, wb, xd, k, p);
+      weight_grad_blocked(x, dyt, dw, wb, xd, k, bands);
     } else {
+      pad(x, xp, xd, p);
       pitch_rows(dy, dyp, dyd, p);
-      weight_grad_rows(xpad, dyp, dw, xd, k, p);
+      weight_grad_rows(xp, dyp, dw, xd, k, p);
     }
   }
-  if (dx)
-    forward_any(dy, static_cast<const T*>(nullptr), dyp, bands, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p,
-                wb, true, opt.accumulate_dx);
+  if (dx) forward_any(dy, dyp, bands, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p, wb, true, opt.accumulate_dx);
 }
 
 }  // namespace mriae::cpu

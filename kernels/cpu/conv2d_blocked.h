@@ -54,26 +54,31 @@ __attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int
   }
 }
 
-// y = (or +=) conv(x) + b over a padded copy xp of the whole input.
+// Rows i0-1 .. i0+rows of image n, every channel, padded as pad() lays out a whole plane (zero rows above and
+// below the image, one zero column on the left, zeros past the last column), channels band_plane apart.
 template <typename T>
-MRIAE_CPU_CLONES_FMA void forward_blocked(const T* xp, const T* wb, const T* b, T* y, const Dims& d, int k,
-                                          const Padded& p, bool accumulate) {
-  const int kbs = lane_blocks(k, kOutLanes), jbs = round_up(d.w, kPixelBlock) / kPixelBlock;
-#pragma omp parallel for collapse(3) schedule(static)
-  for (int n = 0; n < d.n; ++n)
-    for (int kb = 0; kb < kbs; ++kb)
-      for (int i = 0; i < d.h; ++i)
-        for (int jb = 0; jb < jbs; ++jb) {
-          const int j0 = jb * kPixelBlock;
-          forward_blocked_tile(xp + int64_t(n) * d.c * p.plane + int64_t(i) * p.pitch + j0, p.plane, p.pitch, wb, b,
-                               y + ((int64_t(n) * k + kb * kOutLanes) * d.h + i) * d.w + j0, d.plane(), d.c, k, kb,
-                               std::min(kPixelBlock, d.w - j0), accumulate);
-        }
+__attribute__((always_inline)) inline void pad_band(const T* x, T* band, const Dims& d, const Padded& p, int n, int i0,
+                                                    int rows, int64_t band_plane) {
+  for (int c = 0; c < d.c; ++c) {
+    T* dst = band + c * band_plane;
+    const T* src = x + (int64_t(n) * d.c + c) * d.plane();
+    for (int r = 0; r < rows + 2; ++r) {
+      T* row = dst + int64_t(r) * p.pitch;
+      const int i = i0 - 1 + r;
+      if (i < 0 || i >= d.h) {
+        std::fill(row, row + p.pitch, T(0));
+        continue;
+      }
+      row[0] = T(0);
+      std::copy(src + int64_t(i) * d.w, src + int64_t(i + 1) * d.w, row + 1);
+      std::fill(row + 1 + d.w, row + p.pitch, T(0));
+    }
+  }
 }
 
-// The same from the unpadded input: each task pads a band of rows of one image, every channel, into a buffer
-// of its thread's that stays in cache, and computes every output channel of those rows from it. The padded
-// copy then never goes out to memory and back, which a whole padded input does.
+// y = (or +=) conv(x) + b from the unpadded input: each task pads a band of rows of one image, every channel,
+// into a buffer of its thread's that stays in cache, and computes every output channel of those rows from it.
+// A padded copy of the whole input would go out to memory and be read back.
 constexpr int kForwardBandRows = 8;
 
 // Elements of one thread's band buffer.
@@ -95,23 +100,7 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
     for (int n = 0; n < d.n; ++n)
       for (int bi = 0; bi < band_count; ++bi) {
         const int i0 = bi * kForwardBandRows, rows = std::min(kForwardBandRows, d.h - i0);
-        // Padded rows i0-1 .. i0+rows of every channel: zero above and below the image, one zero column on
-        // the left and zeros past the last column, as pad() lays out a whole plane.
-        for (int c = 0; c < d.c; ++c) {
-          T* dst = band + c * band_plane;
-          const T* src = x + (int64_t(n) * d.c + c) * d.plane();
-          for (int r = 0; r < rows + 2; ++r) {
-            T* row = dst + int64_t(r) * p.pitch;
-            const int i = i0 - 1 + r;
-            if (i < 0 || i >= d.h) {
-              std::fill(row, row + p.pitch, T(0));
-              continue;
-            }
-            row[0] = T(0);
-            std::copy(src + int64_t(i) * d.w, src + int64_t(i + 1) * d.w, row + 1);
-            std::fill(row + 1 + d.w, row + p.pitch, T(0));
-          }
-        }
+        pad_band(x, band, d, p, n, i0, rows, band_plane);
         for (int kb = 0; kb < kbs; ++kb)
           for (int r = 0; r < rows; ++r)
             for (int jb = 0; jb < jbs; ++jb) {
@@ -124,75 +113,89 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
   }
 }
 
-constexpr int kBandRows = 16;  // image rows per weight-gradient task: its dy rows stay in cache for every c block
+constexpr int kBandRows = 16;  // image rows per weight-gradient task: its x and dy rows stay in cache
 
-inline int64_t weight_grad_bands(const Dims& d) { return (int64_t(d.n) * d.h + kBandRows - 1) / kBandRows; }
+// Weight-gradient tasks: bands of up to kBandRows rows, none crossing an image.
+inline int64_t weight_grad_bands(const Dims& d) { return int64_t(d.n) * ((d.h + kBandRows - 1) / kBandRows); }
 // Per-band partial sums of the blocked weight gradient, [band][kb*16 + lane][c][tap].
 inline int64_t weight_grad_partial_elems(const Dims& d, int k) {
   return weight_grad_bands(d) * lane_blocks(k) * kLanes * d.c * 9;
 }
+// Elements of one thread's padded band of x for the weight gradient.
+inline int64_t weight_grad_band_elems(const Dims& d) { return int64_t(d.c) * (kBandRows + 2) * Padded(d).pitch; }
 
-// part[kb*16 .. +16, c0 .. c0+CB, taps] = sum over the rows [r0, r1) of all images (row r is image r / h,
-// row r % h) of dyt * shifted xp: 9*CB accumulators of 16 channels each, one dyt load per 9*CB multiply-adds.
+// part[kb*16 .. +16, c0 .. c0+CB, taps] = sum over `rows` rows of dy (g, blocked: 16 channels a pixel) times
+// the shifted padded x (xb: channel 0 of the padded row above the first, channels x_plane apart): 9*CB
+// accumulators of 16 channels each, one dy load per 9*CB multiply-adds.
 template <typename T, int CB>
-__attribute__((always_inline)) inline void weight_grad_blocked_tile(const T* xp, const T* dyt, T* part, const Dims& d,
-                                                                    int k, const Padded& p, int kb, int c0, int64_t r0,
-                                                                    int64_t r1) {
+__attribute__((always_inline)) inline void weight_grad_blocked_tile(const T* xb, int64_t x_plane, int pitch,
+                                                                    const T* g, int rows, int w, T* part, int c_in,
+                                                                    int kb, int c0) {
   T acc[CB][9][kLanes];
   for (int a = 0; a < CB; ++a)
     for (int t = 0; t < 9; ++t)
       for (int l = 0; l < kLanes; ++l) acc[a][t][l] = T(0);
-  const int kbs = lane_blocks(k);
-  for (int64_t r = r0; r < r1; ++r) {
-    const int n = int(r / d.h), i = int(r % d.h);
-    const T* g = dyt + ((int64_t(n) * kbs + kb) * d.plane() + int64_t(i) * d.w) * kLanes;
-    const T* x0 = xp + (int64_t(n) * d.c + c0) * p.plane + int64_t(i) * p.pitch;
-    for (int j = 0; j < d.w; ++j) {
+  for (int r = 0; r < rows; ++r) {
+    const T* gr = g + int64_t(r) * w * kLanes;
+    const T* x0 = xb + c0 * x_plane + int64_t(r) * pitch;
+    for (int j = 0; j < w; ++j) {
 #pragma GCC unroll 3
       for (int a = 0; a < CB; ++a)
 #pragma GCC unroll 9
         for (int t = 0; t < 9; ++t) {
-          const T xv = x0[a * p.plane + (t / 3) * p.pitch + j + t % 3];
+          const T xv = x0[a * x_plane + (t / 3) * pitch + j + t % 3];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) acc[a][t][l] += xv * g[int64_t(j) * kLanes + l];
+          for (int l = 0; l < kLanes; ++l) acc[a][t][l] += xv * gr[int64_t(j) * kLanes + l];
         }
     }
   }
   for (int a = 0; a < CB; ++a)
     for (int t = 0; t < 9; ++t)
-      for (int l = 0; l < kLanes; ++l) part[(int64_t(kb * kLanes + l) * d.c + c0 + a) * 9 + t] = acc[a][t][l];
+      for (int l = 0; l < kLanes; ++l) part[(int64_t(kb * kLanes + l) * c_in + c0 + a) * 9 + t] = acc[a][t][l];
 }
 
-// dw += the weight gradient. part: weight_grad_partial_elems(d, k) of scratch.
+// dw += the weight gradient, from the unpadded x and the channel-blocked dy. part:
+// weight_grad_partial_elems(d, k); bands: omp_get_max_threads() * weight_grad_band_elems(d).
 template <typename T>
-MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* xp, const T* dyt, T* dw, T* part, const Dims& d, int k,
-                                              const Padded& p) {
+MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dyt, T* dw, T* part, const Dims& d, int k,
+                                              T* bands) {
   constexpr int kInBlock = 3;  // 27 accumulators
+  const Padded p(d);
   const int kbs = lane_blocks(k), cbs = (d.c + kInBlock - 1) / kInBlock;
-  const int64_t bands = weight_grad_bands(d), rows = int64_t(d.n) * d.h, band_elems = int64_t(kbs) * kLanes * d.c * 9;
-  // A task is a band of rows for one block of output channels, taking every block of input channels in turn.
-  // Each writes only its band's partial sums, and the bands are added in order below: the result does not
-  // depend on how tasks meet threads.
-#pragma omp parallel for collapse(2) schedule(dynamic)
-  for (int kb = 0; kb < kbs; ++kb)
-    for (int64_t band = 0; band < bands; ++band) {
-      const int64_t r0 = band * kBandRows, r1 = std::min(rows, r0 + kBandRows);
-      T* part_band = part + band * band_elems;
-      for (int cb = 0; cb < cbs; ++cb) {
-        const int c0 = cb * kInBlock, cn = std::min(kInBlock, d.c - c0);
-        if (cn == 3)
-          weight_grad_blocked_tile<T, 3>(xp, dyt, part_band, d, k, p, kb, c0, r0, r1);
-        else if (cn == 2)
-          weight_grad_blocked_tile<T, 2>(xp, dyt, part_band, d, k, p, kb, c0, r0, r1);
-        else
-          weight_grad_blocked_tile<T, 1>(xp, dyt, part_band, d, k, p, kb, c0, r0, r1);
+  const int per_image = (d.h + kBandRows - 1) / kBandRows;
+  const int64_t tasks = weight_grad_bands(d), task_elems = int64_t(kbs) * kLanes * d.c * 9;
+  const int64_t band_plane = int64_t(kBandRows + 2) * p.pitch, band_elems = weight_grad_band_elems(d);
+  // A task is a band of rows of one image: it pads that band of x in cache once, then takes every block of
+  // output and input channels in turn over it and the band's dy. Each task writes only its own partial sums,
+  // and they are added in task order below: the result does not depend on how tasks meet threads.
+#pragma omp parallel
+  {
+    T* band = bands + omp_get_thread_num() * band_elems;
+#pragma omp for schedule(dynamic)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int n = int(task / per_image), i0 = int(task % per_image) * kBandRows;
+      const int rows = std::min(kBandRows, d.h - i0);
+      pad_band(x, band, d, p, n, i0, rows, band_plane);
+      T* part_task = part + task * task_elems;
+      for (int kb = 0; kb < kbs; ++kb) {
+        const T* g = dyt + ((int64_t(n) * kbs + kb) * d.plane() + int64_t(i0) * d.w) * kLanes;
+        for (int cb = 0; cb < cbs; ++cb) {
+          const int c0 = cb * kInBlock, cn = std::min(kInBlock, d.c - c0);
+          if (cn == 3)
+            weight_grad_blocked_tile<T, 3>(band, band_plane, p.pitch, g, rows, d.w, part_task, d.c, kb, c0);
+          else if (cn == 2)
+            weight_grad_blocked_tile<T, 2>(band, band_plane, p.pitch, g, rows, d.w, part_task, d.c, kb, c0);
+          else
+            weight_grad_blocked_tile<T, 1>(band, band_plane, p.pitch, g, rows, d.w, part_task, d.c, kb, c0);
+        }
       }
     }
+  }
   const int64_t wn = int64_t(k) * d.c * 9;  // dw's layout is the partials' minus the padding lanes
 #pragma omp parallel for schedule(static)
   for (int64_t e = 0; e < wn; ++e) {
     T s = T(0);
-    for (int64_t band = 0; band < bands; ++band) s += part[band * band_elems + e];
+    for (int64_t task = 0; task < tasks; ++task) s += part[task * task_elems + e];
     dw[e] += s;
   }
 }

@@ -12,11 +12,12 @@ namespace mriae::cpu::conv_detail {
 constexpr int kRowOutBlock = 8;   // output channels per register block (forward)
 constexpr int kRowGradBlock = 8;  // output channels per register block (weight gradient): 24 accumulators
 
-// y[o0..o0+OB) at row i, columns [j0, j0+jn): += sum_c sum_taps w * xp, plus bias when given.
+// y[o0..o0+OB) at row i, columns [j0, j0+jn): (+)= sum_c sum_taps w * xp, plus bias when given. Each output
+// element is computed whole in one call, so overwriting needs no zero fill.
 // always_inline: the block must be compiled inside each target clone of its caller to get its vector width.
 template <typename T, int OB>
 __attribute__((always_inline)) inline void forward_block(const T* xp, const T* w, const T* b, T* y, int c_in, const Padded& p, int o0, int i, int j0,
-                          int jn, int64_t out_plane, int out_w) {
+                          int jn, int64_t out_plane, int out_w, bool accumulate) {
   T acc[OB][kRowBlock];
   for (int a = 0; a < OB; ++a)
     for (int v = 0; v < kRowBlock; ++v) acc[a][v] = T(0);
@@ -35,14 +36,17 @@ __attribute__((always_inline)) inline void forward_block(const T* xp, const T* w
   for (int a = 0; a < OB; ++a) {
     T* yr = y + (o0 + a) * out_plane + int64_t(i) * out_w + j0;
     const T bias = b ? b[o0 + a] : T(0);
-    for (int v = 0; v < jn; ++v) yr[v] += acc[a][v] + bias;
+    if (accumulate)
+      for (int v = 0; v < jn; ++v) yr[v] += acc[a][v] + bias;
+    else
+      for (int v = 0; v < jn; ++v) yr[v] = acc[a][v] + bias;
   }
 }
 
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
                                                                                 T* y, const Dims& d, int k,
-                                                                                const Padded& p) {
+                                                                                const Padded& p, bool accumulate) {
   const int full = k / kRowOutBlock, blocks = full + (k % kRowOutBlock);
   const int jblocks = (d.w + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for collapse(3) schedule(static)
@@ -54,9 +58,11 @@ MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
         for (int jb = 0; jb < jblocks; ++jb) {
           const int j0 = jb * kRowBlock, jn = std::min(kRowBlock, d.w - j0);
           if (ob < full)
-            forward_block<T, kRowOutBlock>(xn, w, b, yn, d.c, p, ob * kRowOutBlock, i, j0, jn, d.plane(), d.w);
+            forward_block<T, kRowOutBlock>(xn, w, b, yn, d.c, p, ob * kRowOutBlock, i, j0, jn, d.plane(), d.w,
+                                           accumulate);
           else
-            forward_block<T, 1>(xn, w, b, yn, d.c, p, full * kRowOutBlock + (ob - full), i, j0, jn, d.plane(), d.w);
+            forward_block<T, 1>(xn, w, b, yn, d.c, p, full * kRowOutBlock + (ob - full), i, j0, jn, d.plane(), d.w,
+                                accumulate);
         }
       }
 }
