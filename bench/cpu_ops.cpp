@@ -417,13 +417,19 @@ Traffic pad_traffic(const Dims& d, const cpu::conv_detail::Padded& p) {
   return same(kF * (double(d.count()) + double(int64_t(d.n) * d.c) * double(p.plane)));
 }
 
-// The shapes conv3x3_forward pads (x) and conv3x3_backward pads (dy, for the input gradient), as the
-// engine calls them: the weight gradient reuses the forward's padded x.
+// The shapes the engine pads whole, where the row kernels run: the one-channel sides of conv1 and conv11
+// (forward, weight gradient and input gradient). The channel-blocked kernels pad band by band in cache, inside
+// their own timings (bench/cpu_conv_layers).
 std::vector<Use> pad_uses(const ModelShapes& m) {
+  using cpu::conv_detail::use_blocked;
+  using cpu::conv_detail::use_blocked_weight_grad;
   std::vector<Use> uses;
-  for (const Use& c : m.conv) add_use(uses, {c.d, c.layers + " x"});
+  for (const Use& c : m.conv) {
+    if (!use_blocked(c.d.c, c.k)) add_use(uses, {c.d, c.layers + " x"});
+    if (!use_blocked_weight_grad(c.d.c, c.k)) add_use(uses, {c.d, c.layers + " x (weight gradient)"});
+  }
   for (const Use& c : m.conv)
-    if (c.input_grad) add_use(uses, {Dims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
+    if (c.input_grad && !use_blocked(c.k, c.d.c)) add_use(uses, {Dims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
   return uses;
 }
 
