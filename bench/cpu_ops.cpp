@@ -1,5 +1,5 @@
 // The CPU counterpart of bench_cuda_ops' kernel table: every non-convolution CPU kernel of the model
-// (kernels/cpu), and the copies the convolution makes of its inputs (padding, channel blocking, pitched
+// (kernels/cpu), and the whole copies the convolution's row kernels make of their inputs (padding, pitched
 // rows), at every shape the model gives it (batch 8, 176x176 input by default), each shape once with the
 // layers that share it. For each:
 //
@@ -453,33 +453,13 @@ void bench_pad(Runner& r, const Use& u) {
         [&] { cpu::conv_detail::pad(x.data(), xp.data(), d, p); });
 }
 
-// dy of the layers whose weight gradient is channel-blocked (block_channels), and of the others, whose
-// rows it copies at the padded pitch (pitch_rows).
+// dy of the layers whose weight gradient takes the row kernels, whose rows it copies at the padded pitch
+// (pitch_rows). The channel-blocked weight gradient blocks dy band by band in cache, inside its own timing.
 void bench_dy_layouts(Runner& r, const ModelShapes& m) {
   using namespace cpu::conv_detail;
-  std::vector<Use> blocked, rows;
+  std::vector<Use> rows;
   for (const Use& c : m.conv)
-    add_use(use_blocked_weight_grad(c.d.c, c.k) ? blocked : rows, {Dims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
-  for (const Use& u : blocked) {
-    const Dims& d = u.d;
-    const int kb = lane_blocks(d.c);
-    const Floats dy = random_values(d.count(), 111);
-    Floats dyt(sz(int64_t(d.n) * kb * kLanes * d.plane()), -1.0f);
-    Validation v;
-    {
-      Floats ref(dyt.size(), 0.0f);
-      for (int n = 0; n < d.n; ++n)
-        for (int c = 0; c < d.c; ++c)
-          for (int64_t q = 0; q < d.plane(); ++q)
-            ref[sz(((int64_t(n) * kb + c / kLanes) * d.plane() + q) * kLanes + c % kLanes)] =
-                dy[sz((int64_t(n) * d.c + c) * d.plane() + q)];
-      block_channels(dy.data(), dyt.data(), d);
-      v.add(compare("blocked", dyt, ref, kExact));
-    }
-    // Read dy once, write the blocked copy (lanes past the last channel included).
-    r.row("conv: channel-blocked dy (block_channels)", u, "copy", v,
-          same(kF * (double(d.count()) + double(dyt.size()))), [&] { block_channels(dy.data(), dyt.data(), d); });
-  }
+    if (!use_blocked_weight_grad(c.d.c, c.k)) add_use(rows, {Dims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
   for (const Use& u : rows) {
     const Dims& d = u.d;
     const Padded p(d);

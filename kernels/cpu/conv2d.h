@@ -93,11 +93,10 @@ inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
   const Padded p(x);
   const int64_t widest = std::max(x.c, k);
   const int64_t padded = int64_t(x.n) * widest * p.plane;
-  const int64_t blocked_dy = int64_t(x.n) * lane_blocks(k) * kLanes * x.plane();
   const Dims widest_d{x.n, int(widest), x.h, x.w};
   const int64_t bands =
-      std::max(forward_bands_elems(widest_d), int64_t(omp_get_max_threads()) * weight_grad_band_elems(x));
-  return 2 * padded + blocked_dy + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k)) +
+      std::max(forward_bands_elems(widest_d), int64_t(omp_get_max_threads()) * weight_grad_band_elems(x, k));
+  return 2 * padded + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k)) +
          bands;
 }
 
@@ -129,14 +128,12 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
   const int64_t padded = int64_t(xd.n) * std::max(xd.c, k) * p.plane;
   T* xp = scratch;
   T* dyp = xp + padded;
-  T* dyt = dyp + padded;
-  T* wb = dyt + int64_t(xd.n) * lane_blocks(k) * kLanes * xd.plane();
+  T* wb = dyp + padded;
   T* bands = wb + std::max(conv3x3_blocked_weight_elems(xd, k), weight_grad_partial_elems(xd, k));
   if (db) bias_grad(dy, db, dyd);
   if (dw) {
     if (use_blocked_weight_grad(xd.c, k)) {
-      block_channels(dy, dyt, dyd);
-      weight_grad_blocked(x, dyt, dw, wb, xd, k, bands);
+      weight_grad_blocked(x, dy, dw, wb, xd, k, bands);
     } else {
       pad(x, xp, xd, p);
       pitch_rows(dy, dyp, dyd, p);

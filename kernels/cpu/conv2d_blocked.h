@@ -121,8 +121,32 @@ inline int64_t weight_grad_bands(const Dims& d) { return int64_t(d.n) * ((d.h + 
 inline int64_t weight_grad_partial_elems(const Dims& d, int k) {
   return weight_grad_bands(d) * lane_blocks(k) * kLanes * d.c * 9;
 }
-// Elements of one thread's padded band of x for the weight gradient.
-inline int64_t weight_grad_band_elems(const Dims& d) { return int64_t(d.c) * (kBandRows + 2) * Padded(d).pitch; }
+// Elements of one thread's buffers for the weight gradient: a padded band of x, then the band's dy blocked by
+// 16 channels.
+inline int64_t weight_grad_band_elems(const Dims& d, int k) {
+  return int64_t(d.c) * (kBandRows + 2) * Padded(d).pitch + int64_t(lane_blocks(k)) * kBandRows * d.w * kLanes;
+}
+
+// gb[kb][r][j][lane] = dy[n, kb*16 + lane, i0 + r, j] for the band's rows, zero for lanes past the last channel:
+// dy blocked by 16 channels, one band of it.
+template <typename T>
+__attribute__((always_inline)) inline void block_band(const T* dy, T* gb, const Dims& dyd, int n, int i0, int rows) {
+  const int kbs = lane_blocks(dyd.c);
+  for (int kb = 0; kb < kbs; ++kb) {
+    const int lanes = std::min(kLanes, dyd.c - kb * kLanes);
+    for (int r = 0; r < rows; ++r) {
+      T* dst = gb + (int64_t(kb) * rows + r) * dyd.w * kLanes;
+      for (int l = 0; l < kLanes; ++l) {
+        if (l >= lanes) {
+          for (int j = 0; j < dyd.w; ++j) dst[int64_t(j) * kLanes + l] = T(0);
+          continue;
+        }
+        const T* src = dy + ((int64_t(n) * dyd.c + kb * kLanes + l) * dyd.h + i0 + r) * dyd.w;
+        for (int j = 0; j < dyd.w; ++j) dst[int64_t(j) * kLanes + l] = src[j];
+      }
+    }
+  }
+}
 
 // part[kb*16 .. +16, c0 .. c0+CB, taps] = sum over `rows` rows of dy (g, blocked: 16 channels a pixel) times
 // the shifted padded x (xb: channel 0 of the padded row above the first, channels x_plane apart): 9*CB
@@ -154,31 +178,35 @@ __attribute__((always_inline)) inline void weight_grad_blocked_tile(const T* xb,
       for (int l = 0; l < kLanes; ++l) part[(int64_t(kb * kLanes + l) * c_in + c0 + a) * 9 + t] = acc[a][t][l];
 }
 
-// dw += the weight gradient, from the unpadded x and the channel-blocked dy. part:
-// weight_grad_partial_elems(d, k); bands: omp_get_max_threads() * weight_grad_band_elems(d).
+// dw += the weight gradient, from the unpadded x and dy. part: weight_grad_partial_elems(d, k); bands:
+// omp_get_max_threads() * weight_grad_band_elems(d, k).
 template <typename T>
-MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dyt, T* dw, T* part, const Dims& d, int k,
+MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T* part, const Dims& d, int k,
                                               T* bands) {
   constexpr int kInBlock = 3;  // 27 accumulators
   const Padded p(d);
   const int kbs = lane_blocks(k), cbs = (d.c + kInBlock - 1) / kInBlock;
   const int per_image = (d.h + kBandRows - 1) / kBandRows;
   const int64_t tasks = weight_grad_bands(d), task_elems = int64_t(kbs) * kLanes * d.c * 9;
-  const int64_t band_plane = int64_t(kBandRows + 2) * p.pitch, band_elems = weight_grad_band_elems(d);
-  // A task is a band of rows of one image: it pads that band of x in cache once, then takes every block of
-  // output and input channels in turn over it and the band's dy. Each task writes only its own partial sums,
-  // and they are added in task order below: the result does not depend on how tasks meet threads.
+  const int64_t band_plane = int64_t(kBandRows + 2) * p.pitch, band_elems = weight_grad_band_elems(d, k);
+  const Dims dyd{d.n, k, d.h, d.w};
+  // A task is a band of rows of one image: it pads that band of x and channel-blocks that band of dy, in
+  // cache, once, then takes every block of output and input channels in turn over them. Each task writes only
+  // its own partial sums, and they are added in task order below: the result does not depend on how tasks
+  // meet threads.
 #pragma omp parallel
   {
     T* band = bands + omp_get_thread_num() * band_elems;
+    T* gband = band + int64_t(d.c) * band_plane;
 #pragma omp for schedule(dynamic)
     for (int64_t task = 0; task < tasks; ++task) {
       const int n = int(task / per_image), i0 = int(task % per_image) * kBandRows;
       const int rows = std::min(kBandRows, d.h - i0);
       pad_band(x, band, d, p, n, i0, rows, band_plane);
+      block_band(dy, gband, dyd, n, i0, rows);
       T* part_task = part + task * task_elems;
       for (int kb = 0; kb < kbs; ++kb) {
-        const T* g = dyt + ((int64_t(n) * kbs + kb) * d.plane() + int64_t(i0) * d.w) * kLanes;
+        const T* g = gband + int64_t(kb) * rows * d.w * kLanes;
         for (int cb = 0; cb < cbs; ++cb) {
           const int c0 = cb * kInBlock, cn = std::min(kInBlock, d.c - c0);
           if (cn == 3)

@@ -52,24 +52,6 @@ template <typename T> void pitch_rows(const T* dy, T* dyp, const Dims& dyd, cons
     }
 }
 
-// Channel-blocked dy for the weight gradient: dyt[n, kb, i, j, lane] = dy[n, kb*16 + lane, i, j], zero for
-// lanes past the last channel.
-template <typename T> void block_channels(const T* dy, T* dyt, const Dims& dyd) {
-  const int kb_count = lane_blocks(dyd.c);
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int n = 0; n < dyd.n; ++n)
-    for (int kb = 0; kb < kb_count; ++kb) {
-      T* dst = dyt + (int64_t(n) * kb_count + kb) * dyd.plane() * kLanes;
-      const int lanes = std::min(kLanes, dyd.c - kb * kLanes);
-      const T* src[kLanes];
-      for (int l = 0; l < kLanes; ++l)
-        src[l] = l < lanes ? dy + (int64_t(n) * dyd.c + kb * kLanes + l) * dyd.plane() : nullptr;
-      // Contiguous writes; the reads are 16 sequential streams, which the prefetchers follow.
-      for (int64_t q = 0; q < dyd.plane(); ++q)
-        for (int l = 0; l < kLanes; ++l) dst[q * kLanes + l] = src[l] ? src[l][q] : T(0);
-    }
-}
-
 // Output-channel-blocked weights: wb[kb, c, tap, lane] = w[kb*32 + lane, c, tap] (zero past the last
 // output channel). With flip, the kernel of the input-gradient convolution instead:
 // wb[cb, k, 8 - tap, lane] = w[k, cb*32 + lane, tap], i.e. channels transposed and taps reversed.
