@@ -8,9 +8,11 @@ float train_step(Autoencoder& model, RMSprop& optimizer, const Tensor& images) {
   Tape tape;
   model.parameters().zero_grad();
   Var loss = mse_loss(&tape, model.forward(&tape, Var(images), true), images);
+  tape.backward(loss);
+  // Read only now: on the GPU the host then waits while the backward pass runs, not before queuing it, and
+  // only the optimizer's single launch follows the wait.
   const float l = loss.value().item();
   if (!std::isfinite(l)) return l;
-  tape.backward(loss);
   optimizer.step();
   return l;
 }
