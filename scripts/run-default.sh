@@ -24,7 +24,7 @@ else
   cuda=OFF  # no GPU to use: skip compiling the CUDA backend
   # 81 training slices of 184x184 take about 4-5 s an epoch on 2 cores; batch 8 gives a short run more
   # updates for the same compute than 128 would.
-  epochs=${EPOCHS:-45} batch=${BATCH:-8}
+  epochs=${EPOCHS:-80} batch=${BATCH:-8}
   echo "run-default: no GPU here: training on the CPU for $epochs epochs at batch $batch (the tutorial ran 300" \
        "epochs at batch 128 on a GPU; set EPOCHS and BATCH to change this)"
 fi
