@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "bench/bench_check.h"
+#include "bench/bench_flags.h"
 #include "bench/cuda_timer.h"
 #include "bench/device_peaks.h"
 #include "bench/model_shapes.h"
@@ -71,20 +72,13 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + k);
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    const long n = std::strtol(v.c_str(), &end, 10);
-    if (*end != '\0' || n <= 0 || n > 100000) usage(k + " needs a positive integer, got '" + v + "'");
-    if (k == "--batch") o.batch = int(n);
-    else if (k == "--size") o.size = int(n);
-    else if (k == "--repeats") o.repeats = int(n);
-    else if (k == "--warmup") o.warmup = int(n);
-    else if (k == "--check-batch") o.check_batch = int(n);
-    else usage("unknown argument '" + k + "'");
-  }
+  parse_int_flags(argc, argv,
+                  {{"--batch", &o.batch},
+                   {"--size", &o.size},
+                   {"--repeats", &o.repeats},
+                   {"--warmup", &o.warmup},
+                   {"--check-batch", &o.check_batch}},
+                  usage);
   if (o.size % 4 != 0) usage("--size must be a multiple of 4 (two poolings)");
   return o;
 }
@@ -178,12 +172,6 @@ class Runner {
   cudaStream_t stream_;
   bool ok_ = true;
 };
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 void print_table(const std::vector<Row>& rows, bool with_vs_strict) {
   std::printf("| op | shape | direction | us (median) | GB/s or TFLOP/s | %% of measured peak | GB/s of our passes "

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "bench/bench_check.h"
+#include "bench/bench_flags.h"
 #include "bench/model_shapes.h"
 #include "bench/op_traffic.h"
 #include "kernels/cpu/batchnorm.h"
@@ -67,19 +68,9 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (i + 1 >= argc) usage("missing value after " + k);
-    const std::string v = argv[++i];
-    char* end = nullptr;
-    const long n = std::strtol(v.c_str(), &end, 10);
-    if (*end != '\0' || n <= 0 || n > 100000) usage(k + " needs a positive integer, got '" + v + "'");
-    if (k == "--batch") o.batch = int(n);
-    else if (k == "--size") o.size = int(n);
-    else if (k == "--repeats") o.repeats = int(n);
-    else if (k == "--copy-mib") o.copy_mib = int(n);
-    else usage("unknown argument '" + k + "'");
-  }
+  parse_int_flags(argc, argv,
+                  {{"--batch", &o.batch}, {"--size", &o.size}, {"--repeats", &o.repeats}, {"--copy-mib", &o.copy_mib}},
+                  usage);
   if (o.size % 4 != 0) usage("--size must be a multiple of 4 (two poolings)");
   return o;
 }
@@ -162,12 +153,6 @@ class Runner {
   bool ok_ = true;
   std::vector<Row> rows_;
 };
-
-std::string fixed(double v, int digits) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
-  return buf;
-}
 
 void print_table(const std::vector<Row>& rows) {
   std::printf("| op | layers | shape | direction | us (median) | GB/s | %% of copy | GB/s of our passes | check |\n"
