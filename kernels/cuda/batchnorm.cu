@@ -4,6 +4,7 @@
 
 #include "kernels/common/op_math.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/grad_store.cuh"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/reduce.cuh"
 
@@ -103,7 +104,6 @@ __global__ void bn_backward_finish_kernel(const double* partial_dy, const double
 }
 
 // With kReluInput, the ReLU's backward on the way out: dx is the gradient with respect to x, not relu(x).
-// accumulate is uniform across the grid; without it dx is never read.
 template <bool kReluInput>
 __global__ void bn_backward_dx_kernel(const float* x, const float* dy, const float* gamma, const float* mean,
                                       const float* invstd, const float* coef, float* dx, int64_t planes,
@@ -114,10 +114,7 @@ __global__ void bn_backward_dx_kernel(const float* x, const float* dy, const flo
     const float xhat = (hd::bn_input<kReluInput>(x[o]) - mean[c]) * is;
     const float g = hd::bn_backward(dy[o], xhat, coef[c], coef[channels + c], gamma[c] * is);
     const float gx = kReluInput ? hd::relu_grad(x[o], g) : g;
-    if (accumulate)
-      dx[o] += gx;
-    else
-      dx[o] = gx;
+    store_grad(dx[o], gx, accumulate);
   });
 }
 

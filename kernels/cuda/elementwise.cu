@@ -2,6 +2,7 @@
 
 #include "kernels/common/op_math.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/grad_store.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace mriae::cuda {
@@ -13,15 +14,10 @@ __global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
     y[i] = hd::relu(x[i]);
 }
 
-// accumulate is uniform across the grid, so the branch costs no divergence; without it dx is never read
-// (a fresh gradient buffer holds whatever the allocator left there).
 __global__ void relu_backward_kernel(const float* x, const float* dy, float* dx, int64_t n, bool accumulate) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
     const float g = hd::relu_grad(x[i], dy[i]);
-    if (accumulate)
-      dx[i] += g;
-    else
-      dx[i] = g;
+    store_grad(dx[i], g, accumulate);
   }
 }
 
@@ -33,10 +29,7 @@ __global__ void sigmoid_forward_kernel(const float* x, float* y, int64_t n) {
 __global__ void sigmoid_backward_kernel(const float* y, const float* dy, float* dx, int64_t n, bool accumulate) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
     const float g = hd::sigmoid_grad(y[i], dy[i]);
-    if (accumulate)
-      dx[i] += g;
-    else
-      dx[i] = g;
+    store_grad(dx[i], g, accumulate);
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include "kernels/common/op_math.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/grad_store.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace mriae::cuda {
@@ -43,10 +44,7 @@ __global__ void mse_backward_kernel(const float* y, const float* t, const float*
   const float scale = dloss[0] * 2.0f / float(n);  // the CPU kernel's expression: (dloss * 2) / n
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x) {
     const float g = hd::mse_grad(y[i], t[i], scale);
-    if (accumulate)
-      dy[i] += g;
-    else
-      dy[i] = g;
+    store_grad(dy[i], g, accumulate);
   }
 }
 

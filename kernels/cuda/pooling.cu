@@ -1,6 +1,7 @@
 #include "kernels/cuda/pooling.h"
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/grad_store.cuh"
 #include "kernels/cuda/launch.h"
 
 namespace mriae::cuda {
@@ -77,8 +78,7 @@ __global__ void upsample2_forward_kernel(const float* x, float* y, int64_t plane
   }
 }
 
-// One thread per input element: it sums its 2x2 block in the CPU kernel's order. accumulate is uniform
-// across the grid; without it dx is never read.
+// One thread per input element: it sums its 2x2 block in the CPU kernel's order.
 __global__ void upsample2_backward_kernel(const float* dy, float* dx, int64_t planes, int h, int w, bool accumulate) {
   const int ow = 2 * w;
   const int64_t hw = int64_t(h) * w, total = planes * hw;
@@ -88,10 +88,7 @@ __global__ void upsample2_backward_kernel(const float* dy, float* dx, int64_t pl
     const int iy = r / w, ix = r - iy * w;
     const float* o = dy + p * hw * 4 + int64_t(2 * iy) * ow + 2 * ix;
     const float g = (o[0] + o[1]) + (o[ow] + o[ow + 1]);
-    if (accumulate)
-      dx[i] += g;
-    else
-      dx[i] = g;
+    store_grad(dx[i], g, accumulate);
   }
 }
 
