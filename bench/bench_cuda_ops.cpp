@@ -490,10 +490,8 @@ ConvTimes bench_conv(Runner& r, const Use& u, bool tf32, const ConvTimes* strict
     vw.add(compare("dw", dw.to_vector(), hdw, tol));
     vw.add(compare("db", db.to_vector(), hdb, tol));
     if (u.input_grad) {
-      cpu::ConvBackwardOptions overwrite;
-      overwrite.accumulate_dx = false;
       cpu::conv3x3_backward(hx.data(), hw.data(), hdy.data(), dx_ref.data(), static_cast<float*>(nullptr),
-                            static_cast<float*>(nullptr), cd, k, conv_scratch.data(), overwrite);
+                            static_cast<float*>(nullptr), cd, k, conv_scratch.data(), /*accumulate_dx=*/false);
       fill_nan(dx, r.stream());
       conv.backward(x.data(), w.data(), dy.data(), dx.data(), nullptr, nullptr, xd, k, false);
       vd.add(compare("dx overwriting, " + first, head(dx, cx), dx_ref, tol));

@@ -68,11 +68,9 @@ int main(int argc, char** argv) {
     const double flops = 2.0 * batch * k * d.c * 9 * h * h;
     const double tf = median_seconds(reps, [&] { cpu::conv3x3_forward(x.data(), w.data(), b.data(), y.data(), d, k, scratch.data()); });
     // The input gradient into a fresh buffer (overwritten), as the engine's training step does.
-    cpu::ConvBackwardOptions dx_opt;
-    dx_opt.accumulate_dx = false;
     const double tx = median_seconds(reps, [&] {
       cpu::conv3x3_backward(x.data(), w.data(), y.data(), dx.data(), static_cast<float*>(nullptr),
-                            static_cast<float*>(nullptr), d, k, scratch.data(), dx_opt);
+                            static_cast<float*>(nullptr), d, k, scratch.data(), /*accumulate_dx=*/false);
     });
     const double tw = median_seconds(reps, [&] {
       cpu::conv3x3_backward(x.data(), w.data(), y.data(), static_cast<float*>(nullptr), dw.data(), b.data(), d, k,

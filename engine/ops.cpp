@@ -87,11 +87,9 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
                                                    db, xd, k, dx.accumulate));
         return;
       }
-      cpu::ConvBackwardOptions opt;
-      opt.accumulate_dx = dx.accumulate;
       Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
       cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(), dx.data, dw, db, xd, k,
-                            scratch.data(), opt);
+                            scratch.data(), dx.accumulate);
     });
   }
   return out;

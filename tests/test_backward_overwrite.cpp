@@ -101,10 +101,8 @@ TEST_CASE("overwriting backward kernels equal accumulating onto zeros, every ele
       const auto g = random_floats(size_t(xd.n) * k * xd.plane(), 8);
       std::vector<float> scratch(size_t(cpu::conv3x3_scratch_elems(xd, k)));
       check_overwrite(size_t(xd.count()), [&](float* dx, bool a) {
-        cpu::ConvBackwardOptions opt;
-        opt.accumulate_dx = a;
         cpu::conv3x3_backward(xs.data(), w.data(), g.data(), dx, static_cast<float*>(nullptr),
-                              static_cast<float*>(nullptr), xd, k, scratch.data(), opt);
+                              static_cast<float*>(nullptr), xd, k, scratch.data(), a);
       });
     }
   }
@@ -121,10 +119,8 @@ TEST_CASE("the banded convolution kernels give the same bits on 1 and 2 threads"
     omp_set_num_threads(threads);
     std::vector<float> scratch(size_t(cpu::conv3x3_scratch_elems(xd, k))), y(g.size()), dx(x.size()), dw(w.size());
     cpu::conv3x3_forward(x.data(), w.data(), static_cast<const float*>(nullptr), y.data(), xd, k, scratch.data());
-    cpu::ConvBackwardOptions opt;
-    opt.accumulate_dx = false;
     cpu::conv3x3_backward(x.data(), w.data(), g.data(), dx.data(), dw.data(), static_cast<float*>(nullptr), xd, k,
-                          scratch.data(), opt);
+                          scratch.data(), /*accumulate_dx=*/false);
     omp_set_num_threads(before);
     return std::vector<std::vector<float>>{y, dx, dw};
   };

@@ -442,10 +442,8 @@ void check_conv(const ConvCase& cc, double max_nmse, double max_abs_rel, bool dx
   std::vector<float> y_ref(static_cast<size_t>(ny));
   std::vector<float> dx_ref = dx0, dw_ref = dw0, db_ref = db0;
   cpu::conv3x3_forward(x.data(), w.data(), b.data(), y_ref.data(), xd, k, scratch.data());
-  cpu::ConvBackwardOptions opt;
-  opt.accumulate_dx = !overwrite_dx;
   cpu::conv3x3_backward(x.data(), w.data(), dy.data(), dx ? dx_ref.data() : nullptr, dw ? dw_ref.data() : nullptr,
-                        db ? db_ref.data() : nullptr, xd, k, scratch.data(), opt);
+                        db ? db_ref.data() : nullptr, xd, k, scratch.data(), !overwrite_dx);
 
   auto& conv = mriae::Context::get().cuda().conv();
   Guarded gx(x), gw(w), gb(b), gy = Guarded::sized(ny), gdy(dy), gdx(dx0), gdw(dw0), gdb(db0);

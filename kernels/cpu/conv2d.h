@@ -6,7 +6,7 @@
 // Backward: the input gradient of a 'same' 3x3 convolution is itself one (dy with the kernel transposed in
 // channels and flipped in space); the weight gradient is a correlation of dy with the padded input. The
 // channel-blocked kernels pad band by band in cache; the row kernels work on padded copies.
-// Backward passes accumulate into their outputs (dx can be overwritten instead: ConvBackwardOptions). Templated
+// Backward passes accumulate into their outputs (dx can be overwritten instead: accumulate_dx). Templated
 // on the scalar so tests run it in double.
 #include <omp.h>
 
@@ -113,15 +113,11 @@ void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, i
   forward_any(x, xp, bands, w, b, y, xd, k, p, wb, false, accumulate);
 }
 
-// Options of conv3x3_backward.
-struct ConvBackwardOptions {
-  bool accumulate_dx = true;  // false: overwrite dx
-};
-
-// Accumulates dx, dw and db (each may be null) from dy. Scratch: conv3x3_scratch_elems(xd, k).
+// Accumulates dx, dw and db (each may be null) from dy; with accumulate_dx = false, dx is overwritten instead.
+// Scratch: conv3x3_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Dims& xd, int k, T* scratch,
-                      const ConvBackwardOptions& opt = {}) {
+                      bool accumulate_dx = true) {
   using namespace conv_detail;
   const Padded p(xd);
   const Dims dyd{xd.n, k, xd.h, xd.w};
@@ -140,7 +136,7 @@ void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, 
       weight_grad_rows(xp, dyp, dw, xd, k, p);
     }
   }
-  if (dx) forward_any(dy, dyp, bands, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p, wb, true, opt.accumulate_dx);
+  if (dx) forward_any(dy, dyp, bands, w, static_cast<const T*>(nullptr), dx, dyd, xd.c, p, wb, true, accumulate_dx);
 }
 
 }  // namespace mriae::cpu
