@@ -8,6 +8,8 @@
 // the loss, as validation runs in training): an epoch's validation part.
 // --json prints one line for bench/run_cpu.sh and bench/run_gpu.sh: the median step time over steps 2..N
 // and images/s, and the same for the inference passes 2..N when asked for.
+// Without --json it ends with a checksum line: the bits of every step's loss and of the trained parameters
+// (FNV-1a), for gpu_suite.sh to compare two --deterministic runs bit for bit.
 // Exit status 77 when --device cuda is asked for and no GPU can be used.
 #include <omp.h>
 
@@ -16,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -84,6 +87,16 @@ double median_after_first(std::vector<double> ms) {
   return ms[ms.size() / 2];
 }
 
+// FNV-1a over the bits of each float: equal only when every value is equal bit for bit.
+struct Fnv1a {
+  uint64_t h = 1469598103934665603ull;
+  void add(float v) {
+    uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 4; ++i) h = (h ^ ((bits >> (8 * i)) & 0xffu)) * 1099511628211ull;
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,10 +141,12 @@ int main(int argc, char** argv) {
     std::vector<double> ms;
     size_t allocs_after_first = 0;
     float last_loss = 0;
+    Fnv1a loss_bits;
     for (int step = 1; step <= a.steps; ++step) {
       const auto t0 = std::chrono::steady_clock::now();
       const float l = train_step(model, opt, batch);  // waits for the step's GPU work (the loss is read back)
       last_loss = l;
+      loss_bits.add(l);
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       if (step == 1 && device == Device::CUDA)
         allocs_after_first = Context::get().allocator(device).stats().system_allocs;
@@ -175,6 +190,13 @@ int main(int argc, char** argv) {
         std::printf("median inference pass (passes 2-%d): %.2f ms, %.1f images/s\n", a.eval_steps, eval,
                     1000.0 * a.batch / eval);
       }
+    }
+    if (!a.json) {
+      Fnv1a param_bits;
+      for (const float v : model.parameters().flat_values().to_vector()) param_bits.add(v);
+      std::printf("checksum: losses %016llx parameters %016llx (FNV-1a of the float32 bits; last loss %a)\n",
+                  static_cast<unsigned long long>(loss_bits.h), static_cast<unsigned long long>(param_bits.h),
+                  double(last_loss));
     }
     if (device == Device::CUDA) {
       const auto s = Context::get().allocator(device).stats();
