@@ -4,14 +4,17 @@
 # in one run. Every engine also times inference passes, for the tutorial's epoch: 1,224 training slices
 # plus 306 validation slices run forward only. Prints the JSON rows, then one markdown table.
 #
-# Usage: bench/run_gpu.sh [BUILD_DIR] (default: the repository's build/); BATCH, SIZE, STEPS, EVAL_STEPS
-# and PYTHON (an interpreter with PyTorch for CUDA; default python3) override.
+# Usage: bench/run_gpu.sh [BUILD_DIR] (default: the repository's build/); BATCH, SIZE, STEPS, EVAL_STEPS,
+# PYTHON (an interpreter with PyTorch for CUDA; default python3) and VARIANTS (PyTorch's variants,
+# comma-separated, default eager,eager-channels-last,compile) override. bench/gpu_suite.sh races the eager
+# variants first and torch.compile, whose compilation takes minutes, in a later command.
 # Exit status: 0 when mriae's rows were measured (PyTorch rows are added when PyTorch can run); 77 when
 # there is no GPU for mriae; 1 on a failure.
 set -euo pipefail
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-$src/build}
 batch=${BATCH:-128} size=${SIZE:-176} steps=${STEPS:-20} eval_steps=${EVAL_STEPS:-20} python=${PYTHON:-python3}
+variants=${VARIANTS:-eager,eager-channels-last,compile}
 train=$build/bench/train_steps
 [[ -x $train ]] || { echo "run_gpu: $train not found: build first (cmake --build $build --target train_steps)" >&2; exit 1; }
 ((steps >= 1 && eval_steps >= 1)) || { echo "run_gpu: STEPS and EVAL_STEPS must be at least 1" >&2; exit 2; }
@@ -36,7 +39,7 @@ done
 
 torch_note=""
 if torch_out=$("$python" "$src/bench/torch_reference.py" --json --batch "$batch" --size "$size" --steps "$steps" \
-  --eval-steps "$eval_steps"); then
+  --eval-steps "$eval_steps" --variants "$variants"); then
   rc=0
 else
   rc=$?

@@ -10,8 +10,10 @@ input, Keras 2.2's RMSprop. torch.compile compiles the model; the optimiser step
 fails (torch.compile without a working Triton, say) gives a row with an "error" field instead of numbers.
 
 usage: torch_reference.py [--batch N] [--size S] [--steps N] [--warmup N] [--compile-warmup N]
-                          [--eval-steps N] [--precision fp32|tf32|both] [--json]
+                          [--eval-steps N] [--precision fp32|tf32|both] [--variants LIST] [--json]
 
+--variants takes a comma-separated subset of eager, eager-channels-last and compile (default: all three), so
+that the eager race and torch.compile, whose compilation takes minutes, can run in separate commands.
 --json prints one line per variant, with the fields of train_steps --json (engine, precision, batch, size,
 median_step_s, images_per_s, eval_images_per_s, ...). Exit status 77 when PyTorch or a CUDA GPU for it is
 missing; 1 when an eager variant failed.
@@ -109,8 +111,13 @@ def main():
     p.add_argument("--compile-warmup", type=int, default=15, help="untimed steps first (torch.compile)")
     p.add_argument("--eval-steps", type=int, default=20, help="timed inference passes per variant")
     p.add_argument("--precision", choices=("fp32", "tf32", "both"), default="both")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of " + ", ".join(VARIANTS))
     p.add_argument("--json", action="store_true", help="one JSON line per variant, nothing else on stdout")
     a = p.parse_args()
+    variants = [v for v in a.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        p.error(f"--variants: unknown {unknown or 'empty list'}; choose from {', '.join(VARIANTS)}")
     if min(a.batch, a.size, a.steps, a.eval_steps) <= 0 or min(a.warmup, a.compile_warmup) < 0:
         p.error("sizes and step counts must be positive")
     try:
@@ -129,7 +136,7 @@ def main():
     rows, eager_failed = [], False
     for precision in precisions:
         flags = set_precision(torch, precision == "tf32")
-        for variant in VARIANTS:
+        for variant in variants:
             log(f"{variant}, {precision} ({flags})")
             row = {"engine": f"pytorch-cuda-{variant}", "precision": precision, "batch": a.batch, "size": a.size,
                    "torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
