@@ -29,6 +29,7 @@
 #   MRIAE_SUITE_BUILD_DIR  build directory (default: <repository>/build-gpu-suite)
 #   STEP_TIMEOUT           seconds any one step may take (default 540: under a 10-minute command)
 #   JOBS, PYTHON           parallel build jobs (default: nproc); the Python with PyTorch (default: python3)
+#   BENCH_REPEATS          bench_cuda_ops --repeats (default 100); STEPS, EVAL_STEPS: run_gpu.sh's (20)
 set -uo pipefail  # not -e: a failed step is recorded and the suite goes on
 
 all_groups=(probe race memcheck racecheck synccheck rest)
@@ -226,8 +227,10 @@ fi
 if wants race; then
   group=race
   if [[ $built -eq 1 ]]; then
+    repeats=()
+    [[ -n ${BENCH_REPEATS:-} ]] && repeats=(--repeats "$BENCH_REPEATS")
     run_step bench_cuda_ops "every CUDA kernel and cuDNN convolution validated, then timed (batch 128, 176x176)" \
-      "$build/bench/bench_cuda_ops"
+      "$build/bench/bench_cuda_ops" "${repeats[@]}"
     race_note="run_gpu.sh: mriae vs PyTorch eager (NCHW, channels-last), FP32 and TF32, batch 128, 176x176"
     [[ $have_torch -eq 1 ]] || race_note+=" (PyTorch with CUDA not available: mriae only)"
     run_step gpu-race "$race_note" env VARIANTS=eager,eager-channels-last PYTHON="$python" \
