@@ -19,6 +19,11 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 dir=$1
+# DIR's include/, lib/ and share/ are replaced: only in a new or empty directory, or one this script made.
+if [[ -d $dir && -n $(ls -A "$dir") && ! -f $dir/manifest.tsv ]]; then
+  echo "offline-deps: $dir is not empty and has no manifest.tsv: not a bundle directory, left alone" >&2
+  exit 1
+fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
@@ -53,7 +58,7 @@ fi
   exit 1
 }
 
-rm -rf "$dir/include" "$dir/lib" "$dir/share"
+rm -rf "${dir:?}/include" "${dir:?}/lib" "${dir:?}/share"
 mkdir -p "$dir/include" "$dir/lib" "$dir/share"
 printf 'package\tversion\tarchitecture\tfile\n' >"$dir/manifest.tsv"
 for deb in "$work/debs"/*.deb; do
