@@ -36,10 +36,17 @@ int main() {
   } else if ((cudnn % 10000) / 100 < CUDNN_MINOR) {
     std::printf("WARNING: cuDNN at run time is older than the headers it was built with\n");
   }
-  std::printf("cudnn built for CUDA runtime: %zu\n", cudnnGetCudartVersion());
+  const size_t cudnn_cudart = cudnnGetCudartVersion();
+  std::printf("cudnn built with CUDA: %zu.%zu\n", cudnn_cudart / 1000, (cudnn_cudart % 1000) / 10);
 
   int runtime = 0, driver = 0;
   cudaRuntimeGetVersion(&runtime);
+  // Within one major version cuDNN runs on an older runtime (minor version compatibility), but a failure
+  // to load kernels on the GPU would point here first.
+  if (cudnn_cudart / 1000 != size_t(runtime) / 1000)
+    std::printf("WARNING: cuDNN was built for CUDA %zu, the runtime is CUDA %d\n", cudnn_cudart / 1000, runtime / 1000);
+  else if (cudnn_cudart > size_t(runtime))
+    std::printf("note: cuDNN was built with a newer CUDA minor version than this runtime's\n");
   const cudaError_t driver_error = cudaDriverGetVersion(&driver);
   std::printf("cuda runtime: %d.%d (%s)\n", runtime / 1000, (runtime % 1000) / 10,
               library_of(reinterpret_cast<const void*>(&cudaRuntimeGetVersion)));

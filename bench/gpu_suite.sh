@@ -184,7 +184,7 @@ built=0
 probe_libraries() {
   local missing=0
   for exe in "$build/bench/cuda_probe" "$build/tests/mriae_gpu_tests" "$train"; do
-    echo "$exe: $(readelf -d "$exe" | grep -oE '(RUNPATH|RPATH).*')"
+    echo "$exe: run path $(readelf -d "$exe" | sed -n 's/.*Library r[a-z]*path: //p')"
     ldd "$exe" | grep -E 'cudnn|cublas|cudart|nifti|not found'
     ldd "$exe" | grep -q 'not found' && missing=1
   done
@@ -196,8 +196,8 @@ probe_libraries() {
 deterministic_twice() {
   set -o pipefail
   local a b
-  a=$("$train" --device cuda --deterministic --steps 5 --batch 32 --size 176 | sed -n 's/ time .*//p; /^checksum:/p') || return
-  b=$("$train" --device cuda --deterministic --steps 5 --batch 32 --size 176 | sed -n 's/ time .*//p; /^checksum:/p') || return
+  a=$("$train" --device cuda --deterministic --steps 5 --batch 32 --size 176 | sed -n '/^step /s/ time .*//p; /^checksum:/p') || return
+  b=$("$train" --device cuda --deterministic --steps 5 --batch 32 --size 176 | sed -n '/^step /s/ time .*//p; /^checksum:/p') || return
   printf 'run 1:\n%s\nrun 2:\n%s\n' "$a" "$b"
   [[ -n $a && $a == "$b" ]] && echo "identical" && return 0
   echo "DIFFERENT"
