@@ -217,9 +217,9 @@ if wants probe; then
     run_step train-short "train_steps: 10 steps, batch 16, 176x176, and 3 inference passes" \
       "$train" --device cuda --steps 10 --batch 16 --size 176 --eval-steps 3
   else
-    not_run cuda-probe "no build" "bench/cuda_probe"
-    not_run gpu-tests "no build" "mriae_gpu_tests"
-    not_run train-short "no build" "train_steps"
+    not_run cuda-probe "no build (the probe group makes it)" "bench/cuda_probe"
+    not_run gpu-tests "no build (the probe group makes it)" "mriae_gpu_tests"
+    not_run train-short "no build (the probe group makes it)" "train_steps"
   fi
 fi
 
@@ -236,8 +236,8 @@ if wants race; then
     run_step gpu-race "$race_note" env VARIANTS=eager,eager-channels-last PYTHON="$python" \
       bash "$src/bench/run_gpu.sh" "$build"
   else
-    not_run bench_cuda_ops "no build: run the probe group first" "kernel table"
-    not_run gpu-race "no build: run the probe group first" "run_gpu.sh, eager"
+    not_run bench_cuda_ops "no build (the probe group makes it)" "kernel table"
+    not_run gpu-race "no build (the probe group makes it)" "run_gpu.sh, eager"
   fi
 fi
 
@@ -254,7 +254,7 @@ for tool in memcheck racecheck synccheck; do
     what="our kernels only (--kernel-name kns=mriae)"
   fi
   if [[ $built -ne 1 ]]; then
-    not_run "sanitizer-$tool" "no build: run the probe group first" "compute-sanitizer --tool $tool"
+    not_run "sanitizer-$tool" "no build (the probe group makes it)" "compute-sanitizer --tool $tool"
   elif [[ -z $sanitizer ]]; then
     not_run "sanitizer-$tool" "compute-sanitizer not found" "compute-sanitizer --tool $tool"
   else
@@ -277,9 +277,9 @@ if wants rest; then
     run_step deterministic-bits "two train_steps --deterministic runs (5 steps, batch 32): losses and parameters bit for bit" \
       deterministic_twice
   else
-    not_run gpu-race-compile "no build: run the probe group first" "run_gpu.sh, torch.compile"
-    not_run tutorial-epoch "no build: run the probe group first" "train_steps, batch 128"
-    not_run deterministic-bits "no build: run the probe group first" "two deterministic runs"
+    not_run gpu-race-compile "no build (the probe group makes it)" "run_gpu.sh, torch.compile"
+    not_run tutorial-epoch "no build (the probe group makes it)" "train_steps, batch 128"
+    not_run deterministic-bits "no build (the probe group makes it)" "two deterministic runs"
   fi
 fi
 
