@@ -14,8 +14,9 @@
 #   memcheck    compute-sanitizer memcheck over one --deterministic training step (every kernel)
 #   racecheck   compute-sanitizer racecheck over the same step, our kernels only (--kernel-name kns=mriae:
 #   synccheck   cuDNN's and cuBLAS's kernels are not ours to check and give false reports)
-#   rest        run_gpu.sh against torch.compile; the tutorial's epoch at batch 128; two --deterministic
-#               runs compared bit for bit
+#   rest        two --deterministic runs compared bit for bit; the CPU suite's GPU cases (mriae_tests
+#               -tc='*GPU*,*CUDA*': the batch loader on the GPU); the tutorial's epoch at batch 128;
+#               run_gpu.sh against torch.compile
 #   sanitizers  = memcheck racecheck synccheck;  all (the default) = probe race sanitizers rest
 #   old names:  build, tests = probe;  bench = race
 #
@@ -204,8 +205,15 @@ deterministic_twice() {
   return 1
 }
 
-# The two above run as steps, in a child bash (run_step).
-export -f probe_libraries deterministic_twice
+# The CPU suite's cases that use the GPU; they pass without one (skipping themselves), so a machine
+# without a GPU gets 77 here rather than a pass.
+cpu_suite_gpu_cases() {
+  "$build/bench/cuda_probe" | grep -q '^gpus: [1-9]' || { echo "no GPU (bench/cuda_probe)"; return 77; }
+  "$build/tests/mriae_tests" '-tc=*GPU*,*CUDA*' --duration=true
+}
+
+# The three above run as steps, in a child bash (run_step).
+export -f probe_libraries deterministic_twice cpu_suite_gpu_cases
 export build train
 
 if wants probe; then
@@ -250,7 +258,7 @@ for tool in memcheck racecheck synccheck; do
   filter=()
   what="every kernel, cuDNN's and cuBLAS's included"
   if [[ $tool != memcheck ]]; then
-    filter=(--kernel-name kns=mriae)
+    filter=(--kernel-name kns=mriae)  # every kernel of ours is in mriae::cuda: "5mriae" in its mangled name
     what="our kernels only (--kernel-name kns=mriae)"
   fi
   if [[ $built -ne 1 ]]; then
@@ -268,18 +276,30 @@ done
 if wants rest; then
   group=rest
   if [[ $built -eq 1 ]]; then
-    compile_note="run_gpu.sh: mriae vs torch.compile, FP32 and TF32, batch 128, 176x176"
-    [[ $have_torch -eq 1 ]] || compile_note+=" (PyTorch with CUDA not available: mriae only)"
-    run_step gpu-race-compile "$compile_note" env VARIANTS=compile PYTHON="$python" bash "$src/bench/run_gpu.sh" "$build"
+    run_step deterministic-bits "two train_steps --deterministic runs (5 steps, batch 32): losses and parameters bit for bit" \
+      deterministic_twice
+    # The CPU suite's GPU cases (the batch loader's pinned, device-side delivery; CUDA status checks): the
+    # same build directory configured with the rest of the tree (CLI11 from the bundle), mriae_tests only.
+    if run_step cpu-suite-configure "cmake -DMRIAE_GPU_ONLY=OFF (the CPU suite's targets too)" \
+      cmake -S "$src" -B "$build" -DMRIAE_GPU_ONLY=OFF &&
+      run_step cpu-suite-build "cmake --build: mriae_tests, $jobs jobs" cmake --build "$build" -j "$jobs" --target mriae_tests; then
+      run_step cpu-suite-gpu-cases "mriae_tests -tc='*GPU*,*CUDA*': the CPU suite's cases that use the GPU" \
+        cpu_suite_gpu_cases
+    else
+      not_run cpu-suite-gpu-cases "mriae_tests not built" "mriae_tests -tc='*GPU*,*CUDA*'"
+    fi
     # 1,224 training and 306 validation slices, rounded up to whole batches of 128: 10 steps, 3 passes.
     run_step tutorial-epoch "train_steps: the tutorial's epoch, 10 steps + 3 inference passes at batch 128, 176x176" \
       "$train" --device cuda --steps 10 --batch 128 --size 176 --eval-steps 3
-    run_step deterministic-bits "two train_steps --deterministic runs (5 steps, batch 32): losses and parameters bit for bit" \
-      deterministic_twice
+    # Last: Inductor's compilation is the costliest step, and the eager race already places mriae.
+    compile_note="run_gpu.sh: mriae vs torch.compile, FP32 and TF32, batch 128, 176x176"
+    [[ $have_torch -eq 1 ]] || compile_note+=" (PyTorch with CUDA not available: mriae only)"
+    run_step gpu-race-compile "$compile_note" env VARIANTS=compile PYTHON="$python" bash "$src/bench/run_gpu.sh" "$build"
   else
-    not_run gpu-race-compile "no build (the probe group makes it)" "run_gpu.sh, torch.compile"
-    not_run tutorial-epoch "no build (the probe group makes it)" "train_steps, batch 128"
     not_run deterministic-bits "no build (the probe group makes it)" "two deterministic runs"
+    not_run cpu-suite-gpu-cases "no build (the probe group makes it)" "mriae_tests -tc='*GPU*,*CUDA*'"
+    not_run tutorial-epoch "no build (the probe group makes it)" "train_steps, batch 128"
+    not_run gpu-race-compile "no build (the probe group makes it)" "run_gpu.sh, torch.compile"
   fi
 fi
 
