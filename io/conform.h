@@ -5,8 +5,11 @@
 //     resample_to_output(as_closest_canonical(img), voxel_sizes=voxel, order=1 or 0)
 // on the image's float data (see io/orientation.h and io/resample.h), with two differences: when the
 // canonical grid already has the wanted voxel size (its 3x3 part within 1e-6 mm of diag(voxel)) the array is
-// kept as it is, not resampled; and points within 1e-6 voxel of the input's edge are sampled on it (see
-// resample()). The source grid is kept, so a result computed on the conformed volume can be mapped back onto
+// kept as it is, not resampled; points within 1e-6 voxel of the input's edge are sampled on it (see
+// resample()); and a qform is decoded by niftilib (nifti_quatern_to_dmat44), which takes a quaternion
+// remainder 1 - (b^2 + c^2 + d^2) below 1e-7 as 0, where nibabel's quat2mat takes its square root and so
+// tilts the axes of a 180-degree turn stored in float32 by up to about 5e-4 (and may then make its grid one
+// voxel larger). The source grid is kept, so a result computed on the conformed volume can be mapped back onto
 // the input's own voxels (unconform).
 #include <array>
 #include <cstdint>
