@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "io/conform.h"
@@ -24,6 +25,8 @@ struct ConformCommandOptions {
 void run_conform(const ConformCommandOptions& o) {
   io::ConformOptions c;
   c.voxel = o.voxel;
+  if (o.interp != "linear" && o.interp != "nearest")
+    throw std::invalid_argument("--interp must be 'linear' or 'nearest', not '" + o.interp + "'");
   c.interpolation = io::parse_interpolation(o.interp);
   io::check_output_path(o.output);
   io::ReadOptions read;
