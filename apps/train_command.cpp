@@ -15,7 +15,9 @@ namespace mriae {
 void add_data_options(CLI::App& cmd, DataOptions& d);
 
 void add_data_options(CLI::App& cmd, DataOptions& d) {
-  cmd.add_option("--axis", d.axis, "Slice axis: 0, 1 (the tutorial's vol[:, j, :]) or 2")->capture_default_str();
+  cmd.add_option("--axis", d.axis,
+                 "Slice axis: 0, 1 (the tutorial's vol[:, j, :]) or 2; conformed: sagittal, coronal or axial")
+      ->capture_default_str();
   cmd.add_option("--slices", d.slices, "Slice range start:stop along the axis (default: the central --central slices)");
   cmd.add_option("--central", d.central, "How many central slices to take when --slices is not given")
       ->capture_default_str();
