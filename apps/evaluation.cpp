@@ -117,6 +117,7 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   io::DatasetOptions dopts = data.dataset_options();
   dopts.normalisation = norm;  // new data is scaled as the training data was
   const io::SliceDataset ds = io::build_slice_dataset(data.paths, dopts);
+  for (const std::string& w : ds.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
   std::vector<int64_t> indices = options.subset == "val" ? ds.split.validation : std::vector<int64_t>{};
   if (options.subset == "all")
     for (int64_t i = 0; i < ds.slices.count(); ++i) indices.push_back(i);

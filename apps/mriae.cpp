@@ -5,6 +5,7 @@
 #include <exception>
 #include <iostream>
 
+#include "apps/conform_command.h"
 #include "apps/evaluate_command.h"
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   mriae::add_train_command(app, interrupt);
   mriae::add_evaluate_command(app);
   mriae::add_reconstruct_command(app);
+  mriae::add_conform_command(app);
 
   try {
     app.parse(argc, argv);

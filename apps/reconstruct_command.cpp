@@ -26,6 +26,7 @@ void add_reconstruct_command(CLI::App& app) {
   cmd->callback([opt, frame, frame_opt] {
     if (frame_opt->count() > 0) opt->frame = *frame;
     const ReconstructResult r = reconstruct(*opt);
+    if (!r.warning.empty()) std::fprintf(stderr, "mriae: warning: %s\n", r.warning.c_str());
     std::printf("%s\n", summary_line(r, opt->output).c_str());
   });
 }

@@ -53,6 +53,7 @@ SlicePipeline pipeline_from_metadata(const CheckpointMetadata& metadata) {
   p.normalisation = norm;
   p.pad = d.pad;
   p.pad_multiple = d.pad_multiple;
+  p.conform = d.conform;
   return p;
 }
 
@@ -139,10 +140,18 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
     throw io::DatasetError(options.input + ": " + std::to_string(non_finite) +
                            " voxels are NaN or infinite; the model cannot reconstruct them");
 
-  const Clock::time_point model_start = Clock::now();
-  const Reconstruction rec = reconstruct_volume(model, volume, pipeline);
   ReconstructResult r;
+  std::optional<io::ConformedVolume> conformed;
+  if (pipeline.conform) {
+    conformed = io::conform_volume(volume, *pipeline.conform);
+    r.conformed = true;
+    r.warning = conformed->warning;
+  }
+  const io::Volume& seen = conformed ? conformed->volume : volume;
+  const Clock::time_point model_start = Clock::now();
+  Reconstruction rec = reconstruct_volume(model, seen, pipeline);
   r.model_seconds = seconds_since(model_start);
+  if (conformed) rec.data = io::unconform(rec.data, *conformed, pipeline.conform->interpolation);
 
   io::NiftiHeader header = volume.header;
   header.descrip = "mriae reconstruction";
@@ -153,10 +162,10 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
     const double e = double(rec.data[i]) - double(volume.data[i]);
     sq_sum += e * e;
   }
-  r.dims = volume.dims;
+  r.dims = seen.dims;
   r.axis = pipeline.axis;
-  r.slices = volume.dims[size_t(pipeline.axis)];
-  r.slice_size = io::slice_shape(volume.dims, pipeline.axis);
+  r.slices = seen.dims[size_t(pipeline.axis)];
+  r.slice_size = io::slice_shape(seen.dims, pipeline.axis);
   r.padded_size = {io::padded_size(r.slice_size[0], pipeline.pad_multiple),
                    io::padded_size(r.slice_size[1], pipeline.pad_multiple)};
   r.device = device;
@@ -167,11 +176,11 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
 }
 
 std::string summary_line(const ReconstructResult& r, const std::string& output) {
-  char buf[320];
+  char buf[400];
   std::snprintf(buf, sizeof buf,
-                "reconstructed %lld slices along axis %d (%lldx%lld, padded to %lldx%lld) on %s in %.2f s "
+                "reconstructed %lld slices along axis %d%s (%lldx%lld, padded to %lldx%lld) on %s in %.2f s "
                 "(model %.2f s): RMS error %.4g in intensity units, MSE %.4g normalised; wrote ",
-                (long long)r.slices, r.axis, (long long)r.slice_size[0], (long long)r.slice_size[1],
+                (long long)r.slices, r.axis, r.conformed ? " of the conformed volume" : "", (long long)r.slice_size[0], (long long)r.slice_size[1],
                 (long long)r.padded_size[0], (long long)r.padded_size[1], device_name(r.device), r.seconds,
                 r.model_seconds, r.rmse, r.mse_normalised);
   return buf + output;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "io/conform.h"
 #include "io/nifti_volume.h"
 #include "io/slice_dataset.h"
 #include "model/autoencoder.h"
@@ -34,6 +35,9 @@ struct SlicePipeline {
   io::PadPlacement pad = io::PadPlacement::TopLeft;
   int64_t pad_multiple = 4;
   int64_t batch = 32;  // slices per forward pass
+  // The run's conform settings: the input is conformed before slicing and the output mapped back onto the
+  // input's grid. Unset: sliced as stored.
+  std::optional<io::ConformOptions> conform;
 };
 
 // The pipeline a checkpoint's training run used (its metadata, as load_checkpoint returns it). Throws when
@@ -58,7 +62,9 @@ Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, 
 void store_slice(const float* slice, int axis, int64_t index, const std::array<int64_t, 3>& dims, float* volume);
 
 struct ReconstructResult {
-  std::array<int64_t, 3> dims{};
+  std::array<int64_t, 3> dims{};  // of the volume the model saw (conformed when the run conformed)
+  bool conformed = false;
+  std::string warning;  // the input could not be conformed as asked (io::ConformedVolume::warning)
   int axis = 1;
   int64_t slices = 0;
   std::array<int64_t, 2> slice_size{}, padded_size{};
@@ -70,7 +76,9 @@ struct ReconstructResult {
 };
 
 // The whole command: loads the checkpoint's weights onto the chosen device, reads the input (one frame of a
-// 4-D series with options.frame), reconstructs it and writes it with the input's header and affine. The
+// 4-D series with options.frame), reconstructs it and writes it with the input's header and affine. When the
+// run conformed its volumes, the input is conformed the same way, reconstructed on that grid and resampled
+// back onto its own voxels (io::unconform, the run's interpolation); the RMS error is on the input's voxels. The
 // output's name and folder are checked before any work. Throws with the file's name on bad input: a missing
 // or foreign checkpoint, an unreadable input, a 4-D input without a frame, NaN or infinite voxels.
 ReconstructResult reconstruct(const ReconstructOptions& options);

@@ -36,6 +36,18 @@ void DataOptions::validate() const {
   if (!(val_fraction > 0 && val_fraction < 1))
     throw std::invalid_argument("--val-fraction must lie strictly between 0 and 1, not " + exact(val_fraction));
   if (!slices.empty()) io::parse_slice_range(slices);  // throws with its own message
+  if (!(voxel > 0) || !std::isfinite(voxel) || voxel > 100)
+    throw std::invalid_argument("--voxel must be a voxel size in mm, more than 0 and at most 100, not " + exact(voxel));
+  if (interp != "linear" && interp != "nearest")
+    throw std::invalid_argument("--interp must be 'linear' or 'nearest', not '" + interp + "'");
+}
+
+std::optional<io::ConformOptions> DataOptions::conform_options() const {
+  if (!conform) return std::nullopt;
+  io::ConformOptions c;
+  c.voxel = voxel;
+  c.interpolation = io::parse_interpolation(interp);
+  return c;
 }
 
 io::DatasetOptions DataOptions::dataset_options() const {
@@ -48,6 +60,7 @@ io::DatasetOptions DataOptions::dataset_options() const {
   o.split.mode = split == "subjects" ? io::SplitMode::Subjects : io::SplitMode::Slices;
   o.split.validation_fraction = val_fraction;
   o.split.seed = seed;
+  o.conform = conform_options();
   return o;
 }
 
@@ -71,6 +84,9 @@ void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::Sl
   m["data.split"] = o.split;
   m["data.val_fraction"] = exact(o.val_fraction);
   m["data.seed"] = std::to_string(o.seed);
+  m["data.conform"] = o.conform ? "1" : "0";
+  m["data.voxel"] = exact(o.voxel);
+  m["data.interp"] = o.interp;
   m["data.height"] = std::to_string(d.slices.height());
   m["data.width"] = std::to_string(d.slices.width());
   m["data.norm_min"] = exact(d.normalisation.min);
@@ -88,6 +104,13 @@ DataOptions data_options_from_metadata(const CheckpointMetadata& m, io::Normalis
   o.split = get(m, "data.split");
   o.val_fraction = std::stod(get(m, "data.val_fraction"));
   o.seed = std::stoull(get(m, "data.seed"));
+  // Absent from checkpoints written before conforming existed: those runs sliced the arrays as stored.
+  const auto conform = m.find("data.conform");
+  o.conform = conform != m.end() && conform->second == "1";
+  if (o.conform) {
+    o.voxel = std::stod(get(m, "data.voxel"));
+    o.interp = get(m, "data.interp");
+  }
   if (normalisation) {
     normalisation->min = std::stof(get(m, "data.norm_min"));
     normalisation->max = std::stof(get(m, "data.norm_max"));

@@ -2,6 +2,7 @@
 // What a training run is made of, as the command line gives it, and its round trip through checkpoint
 // metadata: evaluate, reconstruct and --resume rebuild exactly the data set a run trained on.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,17 @@ struct DataOptions {
   std::string split = "slices";     // "slices" (the tutorial) or "subjects"
   double val_fraction = 0.2;
   uint64_t seed = 13;
+  // Every volume reoriented to RAS and resampled to `voxel` mm before slicing (io/conform.h); false: the
+  // arrays as stored, the tutorial's slicing. Checkpoints from before conforming existed read as false.
+  bool conform = true;
+  double voxel = 1.0;              // mm
+  std::string interp = "linear";   // "linear" (trilinear) or "nearest"
 
   // Throws std::invalid_argument naming the option for an impossible value.
   void validate() const;
   io::DatasetOptions dataset_options() const;
+  // The conform settings as dataset_options() passes them on; unset without conform.
+  std::optional<io::ConformOptions> conform_options() const;
 };
 
 struct TrainOptions {

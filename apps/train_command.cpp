@@ -15,7 +15,9 @@ namespace mriae {
 void add_data_options(CLI::App& cmd, DataOptions& d);
 
 void add_data_options(CLI::App& cmd, DataOptions& d) {
-  cmd.add_option("--axis", d.axis, "Slice axis: 0, 1 (the tutorial's vol[:, j, :]) or 2")->capture_default_str();
+  cmd.add_option("--axis", d.axis,
+                 "Slice axis: 0, 1 (the tutorial's vol[:, j, :]) or 2; conformed: sagittal, coronal or axial")
+      ->capture_default_str();
   cmd.add_option("--slices", d.slices, "Slice range start:stop along the axis (default: the central --central slices)");
   cmd.add_option("--central", d.central, "How many central slices to take when --slices is not given")
       ->capture_default_str();
@@ -27,6 +29,11 @@ void add_data_options(CLI::App& cmd, DataOptions& d) {
   cmd.add_option("--split", d.split, "Validation split by 'slices' (the tutorial) or whole 'subjects'")
       ->capture_default_str();
   cmd.add_option("--val-fraction", d.val_fraction, "Fraction held out for validation")->capture_default_str();
+  cmd.add_flag("--conform,!--no-conform", d.conform,
+               "Reorient every volume to RAS and resample it to --voxel mm before slicing, so --axis is the same "
+               "anatomical direction in every scan (default; --no-conform: the arrays as stored, as the tutorial)");
+  cmd.add_option("--voxel", d.voxel, "Conform: isotropic voxel size in mm")->capture_default_str();
+  cmd.add_option("--interp", d.interp, "Conform: 'linear' (trilinear) or 'nearest' resampling")->capture_default_str();
   cmd.add_option("--seed", d.seed, "Seed of the split, the shuffling and the initial weights")->capture_default_str();
 }
 

@@ -72,7 +72,9 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
             {"val_fraction", o.data.val_fraction},
             {"train_slices", d.split.train.size()},
             {"val_slices", d.split.validation.size()},
-            {"seed", o.data.seed}}},
+            {"seed", o.data.seed},
+            {"conform", o.data.conform ? nlohmann::json{{"voxel_mm", o.data.voxel}, {"interp", o.data.interp}}
+                                       : nlohmann::json(false)}}},
           {"epochs", o.epochs},
           {"batch", o.batch},
           {"optimizer", {{"name", "RMSprop"}, {"lr", o.lr}, {"rho", 0.9}, {"eps", 1e-7}}},
@@ -108,9 +110,11 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
     const DataOptions saved = data_options_from_metadata(meta, &norm);
     if (saved.paths != options.data.paths || saved.axis != options.data.axis || saved.slices != options.data.slices ||
         saved.split != options.data.split || saved.seed != options.data.seed ||
-        saved.val_fraction != options.data.val_fraction || saved.pad != options.data.pad)
+        saved.val_fraction != options.data.val_fraction || saved.pad != options.data.pad ||
+        saved.conform != options.data.conform ||
+        (saved.conform && (saved.voxel != options.data.voxel || saved.interp != options.data.interp)))
       throw std::invalid_argument(options.resume + ": was trained on other data or data options; resume with the same --data, "
-                                  "--axis, --slices, --split, --val-fraction, --pad and --seed");
+                                  "--axis, --slices, --split, --val-fraction, --pad, --seed and conform options");
     if (std::stoll(meta.at("train.batch")) != options.batch)
       throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +
                                   "; resuming with another batch size would not continue the same run");
@@ -123,6 +127,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
     result.history = parse_history_csv(meta.at("train.history"));
   }
   const io::SliceDataset data = io::build_slice_dataset(options.data.paths, dopts);
+  for (const std::string& w : data.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
   if (data.slices.height() % 4 || data.slices.width() % 4)
     throw std::logic_error("slices are not padded to a multiple of 4");
 

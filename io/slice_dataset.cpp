@@ -22,7 +22,14 @@ struct RawSlices {
 RawSlices take_slices(const std::string& path, const DatasetOptions& opt) {
   ReadOptions read;
   read.frame = opt.frame;
-  const Volume vol = read_volume(path, read);
+  Volume vol = read_volume(path, read);
+  std::string conform_warning;
+  if (opt.conform) {
+    ConformedVolume c = conform_volume(vol, *opt.conform);
+    conform_warning = std::move(c.warning);
+    vol.dims = c.volume.dims;
+    vol.data = std::move(c.volume.data);  // the header stays the input's
+  }
 
   // Constant or non-finite data cannot be min-max normalised, and either means a broken input; say so
   // per file rather than let NaNs spread through training.
@@ -72,6 +79,7 @@ RawSlices take_slices(const std::string& path, const DatasetOptions& opt) {
   for (int64_t s = r.start; s < r.stop; ++s)
     extract_slice(vol, opt.axis, s, raw.values.data() + (s - r.start) * per_slice);
   raw.info.header = vol.header;
+  raw.info.conform_warning = std::move(conform_warning);
   return raw;
 }
 
@@ -217,6 +225,7 @@ SliceDataset build_slice_dataset(const std::vector<std::string>& paths, const Da
           dst[(y + info.pad_top) * W + x + info.pad_left] = ds.normalisation.apply(src[y * info.width + x]);
     }
     std::vector<float>().swap(r.values);  // free as we go
+    if (!info.conform_warning.empty()) ds.warnings.push_back(info.conform_warning);
     ds.subjects.push_back(std::move(info));
   }
   return ds;

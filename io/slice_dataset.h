@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/conform.h"
 #include "io/nifti_volume.h"
 #include "io/slice_stack.h"
 #include "io/split.h"
@@ -54,6 +55,8 @@ struct DatasetOptions {
   int64_t central_count = 51;
   // For 4-D inputs: the frame to take (see ReadOptions).
   std::optional<int64_t> frame;
+  // Each volume conformed (io/conform.h) right after reading, before slicing; unset: the array as stored.
+  std::optional<ConformOptions> conform;
   NormalizeOver normalize_over = NormalizeOver::Training;
   // When set, used as is instead of computed (inference with the training set's scaling).
   std::optional<Normalisation> normalisation;
@@ -66,12 +69,13 @@ struct DatasetOptions {
 struct SubjectInfo {
   std::string path;
   NiftiHeader header;
-  std::array<int64_t, 3> dims{};  // of the volume
+  std::array<int64_t, 3> dims{};  // of the volume (conformed when it was)
   SliceRange range;               // along the slice axis
   int64_t first_slice = 0;        // its first slice's index in the stack; the rest follow in order
   int64_t height = 0, width = 0;  // in-plane size before padding
   int64_t pad_top = 0, pad_left = 0;  // the data's offset inside the padded slice
   float min = 0, max = 0;         // intensity range of the whole volume, before normalisation
+  std::string conform_warning;    // why the volume could not be conformed as asked; empty when it was
 };
 
 struct SliceRef {
@@ -86,6 +90,7 @@ struct SliceDataset {
   std::vector<SubjectInfo> subjects;
   Normalisation normalisation;
   Split split;
+  std::vector<std::string> warnings;  // for the user: the subjects' conform warnings
 };
 
 // Reads every volume and builds the data set; slices are ordered by subject (in the order given), then by

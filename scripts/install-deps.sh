@@ -12,6 +12,7 @@ packages=(
   doctest-dev            # tests
   python3-torch          # the PyTorch parity script and CPU benchmark
   python3-nibabel        # reference slices in the tests
+  python3-scipy          # the resampling reference (nibabel.processing) in the conform test
   mricron-data           # real T1 volumes: ch2.nii.gz, ch2bet.nii.gz
 )
 

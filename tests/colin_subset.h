@@ -51,6 +51,7 @@ inline TrainOptions tiny_run(const std::vector<std::string>& paths, const std::s
   TrainOptions o;
   o.data.paths = paths;
   o.data.central = slices;
+  o.data.conform = false;  // the subsets are sliced as stored (conforming: tests/io/test_conform.cpp)
   o.out_dir = out;
   o.epochs = epochs;
   o.batch = 4;

@@ -120,6 +120,7 @@ std::string untrained_checkpoint(const TempDir& dir, const std::string& data, in
   o.pad = pad;
   o.central = 2;
   o.normalize = "all";
+  o.conform = false;  // the tutorial's slicing, which direct_slice redoes (conformed: tests/cli/cli_test.sh)
   const io::SliceDataset ds = io::build_slice_dataset(o.paths, o.dataset_options());
   CheckpointMetadata meta;
   put_data_metadata(meta, o, ds);

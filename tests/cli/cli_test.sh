@@ -38,6 +38,8 @@ expect_error "bad device" "--device" train --data "$colin" --out "$work/run" --d
 expect_error "unknown option" "--bogus" train --data "$colin" --out "$work/run" --bogus
 expect_error "missing weights" "$work/none.safetensors" evaluate --weights "$work/none.safetensors" --out "$work/e"
 expect_error "summary size" "multiples of 4" summary --height 173
+expect_error "bad voxel size" "--voxel" train --data "$colin" --out "$work/run" --voxel 0
+expect_error "bad interpolation" "--interp" train --data "$colin" --out "$work/run" --interp cubic
 
 if [[ ! -f $colin ]]; then
   echo "skipped: $colin is missing (Debian package mricron-data)"
@@ -84,6 +86,37 @@ else
   rc=$?
   cat "$work/py.out"
   check "PyTorch reproduces the reconstruction from the checkpoint (got $rc)" test "$rc" -eq 0
+
+  # The run conformed its volumes (the default): an input in another orientation at 1.5 mm is conformed,
+  # reconstructed and resampled back onto its own grid, as PyTorch + nibabel + scipy do it.
+  /usr/bin/python3 "$check_py" crop "$colin" "$work/turned.nii.gz" reoriented >"$work/py.out" 2>&1
+  check "reoriented crop written (got $?: $(tail -c 300 "$work/py.out"))" test -s "$work/turned.nii.gz"
+  "$mriae" reconstruct --weights "$run/last.safetensors" --in "$work/turned.nii.gz" --out "$work/turned_recon.nii.gz" \
+    --device cpu >"$work/recon.out" 2>&1
+  rc=$?
+  check "reconstruct of a reoriented input runs (got $rc: $(tail -c 300 "$work/recon.out"))" test "$rc" -eq 0
+  check "reconstruct says it conformed" grep -q "of the conformed volume" "$work/recon.out"
+  /usr/bin/python3 "$check_py" compare "$run/last.safetensors" "$work/turned.nii.gz" "$work/turned_recon.nii.gz" \
+    >"$work/py.out" 2>&1
+  rc=$?
+  cat "$work/py.out"
+  check "PyTorch + nibabel reproduce the conformed reconstruction, mapped back (got $rc)" test "$rc" -eq 0
+fi
+
+# A volume with no orientation (qform and sform codes 0): training warns, naming it, and goes on.
+if /usr/bin/python3 -c "
+import sys, nibabel as nib, numpy as np
+v = np.asarray(nib.load(sys.argv[1]).dataobj, dtype=np.float32)[60:120:2, 90:110, 60:120:2]
+img = nib.Nifti1Image(v, np.eye(4))
+img.set_qform(None, code=0)
+img.set_sform(None, code=0)
+nib.save(img, sys.argv[2])" "$colin" "$work/unoriented.nii.gz" 2>/dev/null; then
+  "$mriae" train --data "$work/unoriented.nii.gz" --out "$work/run_unoriented" --central 5 --epochs 1 --batch 4 \
+    --device cpu --quiet >"$work/out" 2>"$work/err"
+  rc=$?
+  check "training on a volume with no orientation runs (got $rc: $(tail -c 300 "$work/err"))" test "$rc" -eq 0
+  check "and warns, naming the file (got: $(head -c 300 "$work/err"))" \
+    grep -qF "warning: $work/unoriented.nii.gz: no usable orientation" "$work/err"
 fi
 
 echo "cli: $passes passed, $failures failed"

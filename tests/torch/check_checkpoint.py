@@ -1,12 +1,17 @@
 #!/usr/bin/python3
 """An independent check of mriae's checkpoints and of `mriae reconstruct`, in PyTorch.
 
-    check_checkpoint.py crop VOLUME OUT.nii.gz
-        writes a small crop of VOLUME (every second voxel in x and z, 10 slices in y) with nibabel
+    check_checkpoint.py crop VOLUME OUT.nii.gz [reoriented]
+        writes a small crop of VOLUME (every second voxel in x and z, 10 slices in y) with nibabel; with
+        `reoriented`, stored in another axis order and direction (x flipped, y and z swapped) at 1.5 mm, so a
+        run that conforms its volumes has to reorient and resample it
     check_checkpoint.py compare CHECKPOINT INPUT.nii.gz RECON.nii.gz
         loads CHECKPOINT into a torch.nn.Module by its state_dict names (strict), redoes the reconstruction of
         INPUT in PyTorch (slices along the run's axis, its normalisation and padding, the model in inference
-        mode, cropped and mapped back to intensities) and compares it with mriae's RECON voxel by voxel.
+        mode, cropped and mapped back to intensities) and compares it with mriae's RECON voxel by voxel. For
+        a run that conformed its volumes, INPUT is conformed with nibabel (as_closest_canonical, then
+        nibabel.processing.resample_to_output at the run's voxel size and order) and the output mapped back
+        onto INPUT's voxels with scipy.ndimage.map_coordinates.
 
 The checkpoint is parsed here with json and numpy alone (the safetensors layout: 8-byte header length, JSON
 header, raw little-endian data), so this also shows the files are readable without mriae. Exit status 77 when
@@ -64,12 +69,35 @@ def read_safetensors(path):
     return tensors, meta
 
 
-def crop(volume, out):
+def crop(volume, out, reoriented=False):
     img = nib.load(volume)
     v = np.asarray(img.dataobj, dtype=np.float32)
     small = v[50:130:2, 95:105, 50:126:2]  # 40 x 10 x 38: in-plane 40 x 38 along axis 1, padded to 40 x 40
-    nib.save(nib.Nifti1Image(small, img.affine), out)
+    affine = img.affine
+    if reoriented:
+        small = np.ascontiguousarray(np.flip(small, axis=0).transpose(0, 2, 1))  # 40 x 38 x 10
+        m = np.array([[-1.5, 0, 0, 39 * 1.5], [0, 0, 1.5, 0], [0, 1.5, 0, 0], [0, 0, 0, 1]])
+        affine = img.affine @ m
+    nib.save(nib.Nifti1Image(small, affine), out)
     return 0
+
+
+def conform(img, voxel, order):
+    """nibabel's conformed image of img's float data, as io/conform.h defines it."""
+    import nibabel.processing as nproc
+    canon = nib.as_closest_canonical(nib.Nifti1Image(img.get_fdata(), img.affine))
+    if np.all(np.abs(canon.affine[:3, :3] - voxel * np.eye(3)) <= 1e-6):
+        return canon
+    return nproc.resample_to_output(canon, voxel, order=order, mode="constant", cval=0.0)
+
+
+def unconform(values, conformed_affine, img, order):
+    """values on the conformed grid, sampled at img's own voxel centres."""
+    import scipy.ndimage as nd
+    m = np.linalg.inv(conformed_affine) @ img.affine
+    idx = np.indices(img.shape[:3], dtype=np.float64).reshape(3, -1)
+    coords = m[:3, :3] @ idx + m[:3, 3:4]
+    return nd.map_coordinates(values, coords, order=order, mode="nearest").reshape(img.shape[:3])
 
 
 def compare(checkpoint, volume, recon):
@@ -82,7 +110,14 @@ def compare(checkpoint, volume, recon):
     axis = int(meta["data.axis"])
     lo, hi = float(meta["data.norm_min"]), float(meta["data.norm_max"])
     top_left = meta["data.pad"] == "top-left"
-    v = np.asarray(nib.load(volume).dataobj, dtype=np.float32)
+    img = nib.load(volume)
+    conformed = meta.get("data.conform") == "1"
+    if conformed:
+        order = 1 if meta["data.interp"] == "linear" else 0
+        grid = conform(img, float(meta["data.voxel"]), order)
+        v = np.asarray(grid.dataobj, dtype=np.float32)
+    else:
+        v = np.asarray(img.dataobj, dtype=np.float32)
     slices = np.moveaxis(v, axis, 0)  # slice j along axis 1 is v[:, j, :], as numpy gives it
     h, w = slices.shape[1:]
     ph, pw = -(-h // 4) * 4, -(-w // 4) * 4
@@ -92,6 +127,8 @@ def compare(checkpoint, volume, recon):
     with torch.no_grad():
         y = model(torch.from_numpy(x)).numpy()[:, 0, oy:oy + h, ox:ox + w]
     expected = np.moveaxis(y * (hi - lo) + lo, 0, axis)
+    if conformed:
+        expected = unconform(expected.astype(np.float64), grid.affine, img, order)
 
     got = np.asarray(nib.load(recon).dataobj, dtype=np.float32)
     if got.shape != expected.shape:
@@ -105,13 +142,14 @@ def compare(checkpoint, volume, recon):
     limit = 1e-4 * (hi - lo)
     err = np.abs(got.astype(np.float64) - expected)
     print(f"mriae reconstruct vs PyTorch: max |diff| {err.max():.3g}, mean {err.mean():.3g} (limit {limit:.3g}), "
-          f"{len(state)} state_dict tensors loaded strictly")
+          f"{len(state)} state_dict tensors loaded strictly"
+          + (f"; conformed {img.shape} -> {v.shape} and mapped back" if conformed else ""))
     return 0 if err.max() <= limit else 1
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "crop":
-        sys.exit(crop(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) in (4, 5) and sys.argv[1] == "crop":
+        sys.exit(crop(sys.argv[2], sys.argv[3], len(sys.argv) == 5 and sys.argv[4] == "reoriented"))
     if len(sys.argv) == 5 and sys.argv[1] == "compare":
         sys.exit(compare(*sys.argv[2:]))
     print(__doc__)
