@@ -1,8 +1,8 @@
 // Runs N training steps of the autoencoder on random data and reports the loss and time of each: the
 // workload for compute-sanitizer in bench/gpu_suite.sh, and a whole-step benchmark.
 //
-//   train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] [--seed N]
-//               [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]
+//   train_steps [--device cpu|cuda|auto] [--dtype float32|float64] [--steps N] [--batch N] [--size S]
+//               [--seed N] [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]
 //
 // --eval-steps N then times N inference passes on the same batch (forward with the moving statistics and
 // the loss, as validation runs in training): an epoch's validation part.
@@ -33,6 +33,7 @@ namespace {
 
 struct Args {
   std::string device = "auto";
+  std::string dtype = "float32";
   int steps = 5, batch = 4, size = 176, eval_steps = 0;
   uint64_t seed = 13;
   bool deterministic = false, tf32 = false, quiet = false, json = false;
@@ -40,7 +41,7 @@ struct Args {
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
-               "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] "
+               "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--dtype float32|float64] [--steps N] [--batch N] [--size S] "
                "[--seed N] [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]\n",
                why);
   std::exit(2);
@@ -62,6 +63,7 @@ Args parse(int argc, char** argv) {
       return int(n);
     };
     if (k == "--device") a.device = value();
+    else if (k == "--dtype") a.dtype = value();
     else if (k == "--steps") a.steps = positive();
     else if (k == "--batch") a.batch = positive();
     else if (k == "--size") a.size = positive();
@@ -98,7 +100,8 @@ int main(int argc, char** argv) {
     return 77;
   }
   try {
-    const Device device = resolve_device(a.device);
+    const DType dtype = parse_dtype(a.dtype);
+    const Device device = resolve_device(a.device, dtype);
     if (!a.json) std::printf("device: %s", device_name(device));
 #ifdef MRIAE_WITH_CUDA
     if (device == Device::CUDA) {
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
     AutoencoderConfig config;
     config.seed = a.seed;
     config.device = device;
+    config.dtype = dtype;
     Autoencoder model(config);
     RMSprop opt(model.parameters(), RMSpropOptions{});
 
@@ -123,14 +127,14 @@ int main(int argc, char** argv) {
     Rng rng(a.seed + 1);
     std::vector<float> host(size_t(a.batch) * size_t(a.size) * size_t(a.size));
     for (float& v : host) v = float(rng.uniform());
-    const Tensor batch = Tensor::from_vector({a.batch, 1, a.size, a.size}, host, device);
+    const Tensor batch = model.input(Tensor::from_vector({a.batch, 1, a.size, a.size}, host, device));
 
     std::vector<double> ms;
     size_t allocs_after_first = 0;
-    float last_loss = 0;
+    double last_loss = 0;
     for (int step = 1; step <= a.steps; ++step) {
       const auto t0 = std::chrono::steady_clock::now();
-      const float l = train_step(model, opt, batch);  // waits for the step's GPU work (the loss is read back)
+      const double l = train_step(model, opt, batch);  // waits for the step's GPU work (the loss is read back)
       last_loss = l;
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       if (step == 1 && device == Device::CUDA)
@@ -151,7 +155,7 @@ int main(int argc, char** argv) {
       if (!a.quiet) std::printf("eval %d loss %.7g time %.2f ms\n", step, double(l), eval_ms.back());
     }
 
-    const char* precision = device == Device::CUDA && a.tf32 ? "tf32" : "fp32";
+    const char* precision = dtype == DType::Float64 ? "fp64" : device == Device::CUDA && a.tf32 ? "tf32" : "fp32";
     if (a.json) {
       const double median_s = median_after_first(ms) / 1000.0;
       std::printf("{\"engine\": \"mriae-%s\", \"precision\": \"%s\", \"threads\": %d, \"batch\": %d, "
