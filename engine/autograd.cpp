@@ -17,11 +17,9 @@ Tensor& Var::grad_accumulator() const {
 }
 
 Var::GradTarget Var::grad_target() const {
-  const DType dt = impl_->value.dtype();
-  auto first = [&](const Tensor& g) -> void* { return dt == DType::Float64 ? (void*)g.data<double>() : g.data<float>(); };
-  if (impl_->grad.defined()) return {first(impl_->grad), true};
-  impl_->grad = Tensor::empty(impl_->value.shape(), impl_->value.device(), dt);
-  return {first(impl_->grad), false};
+  if (impl_->grad.defined()) return {impl_->grad.raw_data(), true};
+  impl_->grad = Tensor::empty(impl_->value.shape(), impl_->value.device(), impl_->value.dtype());
+  return {impl_->grad.raw_data(), false};
 }
 
 void Var::bind_grad(Tensor grad) {

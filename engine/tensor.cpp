@@ -93,11 +93,11 @@ Tensor Tensor::view(int64_t offset, const Shape& shape) const {
   return t;
 }
 
-void* Tensor::raw() const { return static_cast<char*>(storage_->data()) + size_t(offset_) * dtype_size(dtype_); }
+void* Tensor::raw_data() const { return static_cast<char*>(storage_->data()) + size_t(offset_) * dtype_size(dtype_); }
 
 Tensor Tensor::to(Device device) const {
   Tensor t = empty(shape_, device, dtype_);
-  copy_bytes(t.raw(), device, raw(), device_, bytes());
+  copy_bytes(t.raw_data(), device, raw_data(), device_, bytes());
   return t;
 }
 
@@ -124,10 +124,10 @@ void Tensor::copy_from(const Tensor& src) {
   if (src.dtype() != dtype_)
     throw std::invalid_argument(std::string("copy_from: a ") + dtype_name(src.dtype()) + " tensor into a " +
                                 dtype_name(dtype_) + " one (convert it with to(DType) first)");
-  copy_bytes(raw(), device_, src.raw(), src.device(), bytes());
+  copy_bytes(raw_data(), device_, src.raw_data(), src.device(), bytes());
 }
 
-void Tensor::zero_() { zero_bytes(raw(), device_, bytes()); }
+void Tensor::zero_() { zero_bytes(raw_data(), device_, bytes()); }
 
 template <typename T> std::vector<T> Tensor::to_vector() const {
   std::vector<T> v(static_cast<size_t>(numel()));

@@ -45,6 +45,8 @@ class Tensor {
     return static_cast<T*>(storage_->data()) + offset_;
   }
   float* data() const { return data<float>(); }
+  // The first element, untyped: for code that hands it on by dtype (gradient targets, raw copies).
+  void* raw_data() const;
 
   // A tensor sharing this one's memory: numel(shape) elements starting `offset` elements in.
   Tensor view(int64_t offset, const Shape& shape) const;
@@ -65,7 +67,6 @@ class Tensor {
 
  private:
   [[noreturn]] void wrong_dtype(DType asked) const;
-  void* raw() const;  // the first element, whatever the dtype
 
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;

@@ -23,7 +23,7 @@ With --dtype float64 the same trajectory is stored unrounded, for the engine's f
 as v1 but each tensor's ndim is preceded by a uint32 dtype code (1 float32, 2 float64). The input and the
 starting values are exactly float32 and are stored so; everything else is float64. It holds every step's
 gradients and the parameters after the last step (the earlier steps' parameters show in the next step's
-gradients), to keep the file at 15 MB.
+gradients), to keep the file at 16 MB.
 """
 import argparse
 import math

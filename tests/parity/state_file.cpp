@@ -102,8 +102,7 @@ StateFile StateFile::load(const std::string& path) {
     }
     Tensor v = Tensor::empty(shape, Device::CPU, dtype);
     const char* data = c.take(numel * dtype_size(dtype), label + "'s data");
-    void* dst = dtype == DType::Float64 ? static_cast<void*>(v.data<double>()) : v.data<float>();
-    if (numel) std::memcpy(dst, data, v.bytes());
+    if (numel) std::memcpy(v.raw_data(), data, v.bytes());
     f.names_.push_back(name);
     f.tensors_.emplace(std::move(name), v);
   }
