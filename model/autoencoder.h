@@ -39,6 +39,9 @@ class Autoencoder {
   // updates); otherwise the moving statistics.
   Var forward(Tape* tape, const Var& x, bool training);
   // A batch (float32 from the data path, on any device) as the model takes it: on its device, in its dtype.
+  // The data path (slice stack, batch loader) stays float32 for either model: the slices are float32 data,
+  // so the conversion is exact and a float64 model sees exactly the numbers a float32 one does, at half the
+  // memory, with one loader (and one pinned GPU staging path) for both.
   Tensor input(const Tensor& batch) const;
 
   ParameterSet& parameters() { return params_; }
