@@ -22,14 +22,6 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
-const char* dtype_name(DType d) { return d == DType::Float64 ? "float64" : "float32"; }
-
-DType parse_dtype(const std::string& name) {
-  if (name == "float32") return DType::Float32;
-  if (name == "float64") return DType::Float64;
-  throw std::invalid_argument("unknown dtype '" + name + "' (expected float32 or float64)");
-}
-
 Tensor Tensor::empty(const Shape& shape, Device device, DType dtype) {
   if (device == Device::CUDA && dtype != DType::Float32)
     throw std::invalid_argument(std::string("a ") + dtype_name(dtype) + " tensor of shape " + shape_str(shape) +

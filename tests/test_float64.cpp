@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/rmsprop.h"
@@ -66,6 +67,8 @@ TEST_CASE("float64 tensors: creation, views, conversion and dtype checks") {
   const std::string gpu = error_of([] { Tensor::empty({4}, Device::CUDA, DType::Float64); });
   CHECK(gpu.find("float64") != std::string::npos);
   CHECK(gpu.find("float32 only") != std::string::npos);
+  CHECK(resolve_device("auto", DType::Float64) == Device::CPU);
+  CHECK(error_of([] { resolve_device("cuda", DType::Float64); }).find("use --device cpu") != std::string::npos);
   CHECK(parse_dtype("float64") == DType::Float64);
   CHECK(error_of([] { parse_dtype("half"); }).find("'half'") != std::string::npos);
 }
