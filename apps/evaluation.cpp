@@ -29,8 +29,9 @@ std::vector<float> reconstruct(Autoencoder& model, const std::vector<float>& in,
   for (int64_t s = 0; s < count; s += batch) {
     const int64_t b = std::min(batch, count - s);
     Tensor x = Tensor::from_vector({b, 1, h, w}, std::vector<float>(in.begin() + s * plane, in.begin() + (s + b) * plane));
-    const Tensor y = model.forward(nullptr, Var(x.to(device)), false).value();
-    const std::vector<float> v = y.to_vector();
+    // A float64 model's output is rounded to float32 here, like the data it is compared with.
+    const Tensor y = model.forward(nullptr, Var(model.input(x.to(device))), false).value();
+    const std::vector<float> v = y.to(DType::Float32).to_vector();
     std::copy(v.begin(), v.end(), out.begin() + s * plane);
   }
   return out;
@@ -102,15 +103,21 @@ void EvalOptions::validate() const {
   if (batch <= 0) throw std::invalid_argument("--batch must be positive");
   if (figure_slices < 0) throw std::invalid_argument("--figure-slices must be >= 0");
   if (out_dir.empty()) throw std::invalid_argument("--out: no output folder given");
+  if (dtype != "float32" && dtype != "float64")
+    throw std::invalid_argument("--dtype must be float32 or float64, not '" + dtype + "'");
 }
 
 EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   options.validate();
-  const Device device = resolve_device(options.device);
+  const DType dtype = parse_dtype(options.dtype);
+  const Device device = resolve_device(options.device, dtype);
   AutoencoderConfig mc;
   mc.device = device;
+  mc.dtype = dtype;
   Autoencoder model(mc);
   const CheckpointMetadata meta = load_checkpoint(options.weights, model, nullptr);
+  const std::string note = dtype_note(options.weights, meta, dtype);
+  if (console && !note.empty()) std::fprintf(console, "mriae: note: %s\n", note.c_str());
   io::Normalisation norm;
   DataOptions data = data_options_from_metadata(meta, &norm);
   if (!options.data.empty()) data.paths = options.data;

@@ -19,6 +19,7 @@ struct EvalOptions {
   int figure_slices = 5;
   int64_t batch = 32;
   std::string device = "auto";
+  std::string dtype = "float32";  // the model's; "float64" runs on the CPU only
 
   void validate() const;
 };

@@ -38,6 +38,8 @@ void ReconstructOptions::validate() const {
   if (batch <= 0) throw std::invalid_argument("--batch must be positive");
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
+  if (dtype != "float32" && dtype != "float64")
+    throw std::invalid_argument("--dtype must be float32 or float64, not '" + dtype + "'");
 }
 
 SlicePipeline pipeline_from_metadata(const CheckpointMetadata& metadata) {
@@ -91,8 +93,9 @@ Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, 
         for (int64_t c = 0; c < cols; ++c)
           kept[r * cols + c] = dst[(r + top) * W + c + left] = norm.apply(in_slice[size_t(r * cols + c)]);
     }
-    const Var y = model.forward(nullptr, Var(device == Device::CPU ? x : x.to(device)), false);
-    const Tensor result = device == Device::CPU ? y.value() : y.value().to(Device::CPU);
+    const Var y = model.forward(nullptr, Var(model.input(x)), false);
+    // A float64 model's output is rounded to float32 here, the type of the volume written out.
+    const Tensor result = (device == Device::CPU ? y.value() : y.value().to(Device::CPU)).to(DType::Float32);
     for (int64_t s = 0; s < count; ++s) {
       const float* src = result.data() + s * H * W;
       const float* kept = normalised.data() + s * rows * cols;
@@ -114,14 +117,18 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
   const Clock::time_point start = Clock::now();
   options.validate();
   io::check_output_path(options.output);  // before minutes of work, not after
-  const Device device = resolve_device(options.device);
+  const DType dtype = parse_dtype(options.dtype);
+  const Device device = resolve_device(options.device, dtype);
 
   AutoencoderConfig mc;
   mc.device = device;
+  mc.dtype = dtype;
   Autoencoder model(mc);
   SlicePipeline pipeline;
   {
     const CheckpointMetadata meta = load_checkpoint(options.weights, model, nullptr);
+    const std::string note = dtype_note(options.weights, meta, dtype);
+    if (!note.empty()) std::fprintf(stderr, "mriae: note: %s\n", note.c_str());
     try {
       pipeline = pipeline_from_metadata(meta);
     } catch (const std::exception& e) {

@@ -23,6 +23,7 @@ struct ReconstructOptions {
   std::optional<int64_t> frame;  // for 4-D input
   int64_t batch = 32;
   std::string device = "auto";
+  std::string dtype = "float32";  // the model's; "float64" runs on the CPU only
 
   // Throws std::invalid_argument naming the option for an impossible value.
   void validate() const;

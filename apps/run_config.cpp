@@ -72,6 +72,8 @@ void TrainOptions::validate() const {
   if (!(lr > 0) || !std::isfinite(lr)) throw std::invalid_argument("--lr must be a positive number");
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
+  if (dtype != "float32" && dtype != "float64")
+    throw std::invalid_argument("--dtype must be float32 or float64, not '" + dtype + "'");
 }
 
 void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::SliceDataset& d) {

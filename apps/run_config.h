@@ -39,8 +39,9 @@ struct TrainOptions {
   std::string out_dir;
   int64_t epochs = 300;
   int64_t batch = 128;
-  float lr = 1e-3f;
+  double lr = 1e-3;
   std::string device = "auto";
+  std::string dtype = "float32";  // or "float64" (CPU only)
   bool deterministic = false;  // GPU: bit-identical runs
   bool tf32 = false;           // GPU: TF32 tensor cores in the convolutions
   std::string resume;     // checkpoint to continue from

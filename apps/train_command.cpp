@@ -48,6 +48,8 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
   cmd->add_option("--lr", opt->lr, "RMSprop learning rate")->capture_default_str();
   cmd->add_option("--device", opt->device, "auto (a GPU when present), cuda or cpu")->capture_default_str();
+  cmd->add_option("--dtype", opt->dtype, "float32, or float64 (CPU only: the exact-arithmetic reference)")
+      ->capture_default_str();
   cmd->add_flag("--deterministic", opt->deterministic, "GPU: bit-identical runs (deterministic cuDNN algorithms)");
   cmd->add_flag("--tf32", opt->tf32, "GPU: TF32 tensor cores in the convolutions (default: strict FP32)");
   cmd->add_option("--resume", opt->resume, "Continue from this checkpoint (last.safetensors of an earlier run)");

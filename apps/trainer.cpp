@@ -52,7 +52,8 @@ double evaluate_loss(Autoencoder& model, io::BatchLoader& loader) {
   int64_t n = 0;
   io::Batch b;
   while (loader.next(b)) {
-    Var loss = mse_loss(nullptr, model.forward(nullptr, Var(b.images), false), b.images);
+    const Tensor images = model.input(b.images);
+    Var loss = mse_loss(nullptr, model.forward(nullptr, Var(images), false), images);
     sum += double(loss.value().item()) * double(b.images.dim(0));
     n += b.images.dim(0);
   }
@@ -81,6 +82,7 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
           {"loss", "mean_squared_error"},
           {"batchnorm", {{"eps", 1e-3}, {"momentum", 0.99}, {"moving_statistics", "keras-2.2-zero-debiased"}}},
           {"device", device_name(device)},
+          {"dtype", o.dtype},
           {"gpu", {{"deterministic", o.deterministic}, {"tf32", o.tf32}}},
           {"resumed_from", o.resume}};
 }
@@ -92,14 +94,16 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
   if (ec) throw std::runtime_error(options.out_dir + ": cannot create the output folder: " + ec.message());
-  const Device device = resolve_device(options.device);
+  const DType dtype = parse_dtype(options.dtype);
+  const Device device = resolve_device(options.device, dtype);
   if (device == Device::CUDA) configure_gpu({options.deterministic, options.tf32});
 
   AutoencoderConfig mc;
   mc.seed = options.data.seed;
   mc.device = device;
+  mc.dtype = dtype;
   Autoencoder model(mc);
-  RMSprop optimizer(model.parameters(), {options.lr, 0.9f, 1e-7f});
+  RMSprop optimizer(model.parameters(), {options.lr, 0.9, 1e-7});
   Position pos;
   TrainResult result;
 
@@ -155,9 +159,9 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
 
   const int64_t train_n = int64_t(data.split.train.size());
   if (console && pos.epochs_done == 0 && pos.batches_done == 0)
-    std::fprintf(console, "Train on %lld samples, validate on %lld samples (%lldx%lld, %s)\n", (long long)train_n,
+    std::fprintf(console, "Train on %lld samples, validate on %lld samples (%lldx%lld, %s%s)\n", (long long)train_n,
                  (long long)data.split.validation.size(), (long long)data.slices.height(),
-                 (long long)data.slices.width(), device_name(device));
+                 (long long)data.slices.width(), device_name(device), dtype == DType::Float64 ? ", float64" : "");
   Progress progress(console, console && ::isatty(::fileno(console)));
   bool plot_warned = false;
 
@@ -167,7 +171,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
     io::Batch b;
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
-      const float l = train_step(model, optimizer, b.images);
+      const double l = train_step(model, optimizer, b.images);
       if (!std::isfinite(l))
         throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                                std::to_string(epoch + 1) + ", batch " + std::to_string(b.number + 1) +

@@ -1,8 +1,8 @@
 // Runs N training steps of the autoencoder on random data and reports the loss and time of each: the
 // workload for compute-sanitizer in bench/gpu_suite.sh, and a whole-step benchmark.
 //
-//   train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] [--seed N]
-//               [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]
+//   train_steps [--device cpu|cuda|auto] [--dtype float32|float64] [--steps N] [--batch N] [--size S]
+//               [--seed N] [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]
 //
 // --eval-steps N then times N inference passes on the same batch (forward with the moving statistics and
 // the loss, as validation runs in training): an epoch's validation part.
@@ -36,6 +36,7 @@ namespace {
 
 struct Args {
   std::string device = "auto";
+  std::string dtype = "float32";
   int steps = 5, batch = 4, size = 176, eval_steps = 0;
   uint64_t seed = 13;
   bool deterministic = false, tf32 = false, quiet = false, json = false;
@@ -43,7 +44,7 @@ struct Args {
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
-               "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--steps N] [--batch N] [--size S] "
+               "train_steps: %s\nusage: train_steps [--device cpu|cuda|auto] [--dtype float32|float64] [--steps N] [--batch N] [--size S] "
                "[--seed N] [--eval-steps N] [--deterministic] [--tf32] [--quiet] [--json]\n",
                why);
   std::exit(2);
@@ -65,6 +66,7 @@ Args parse(int argc, char** argv) {
       return int(n);
     };
     if (k == "--device") a.device = value();
+    else if (k == "--dtype") a.dtype = value();
     else if (k == "--steps") a.steps = positive();
     else if (k == "--batch") a.batch = positive();
     else if (k == "--size") a.size = positive();
@@ -90,10 +92,12 @@ double median_after_first(std::vector<double> ms) {
 // FNV-1a over the bits of each float: equal only when every value is equal bit for bit.
 struct Fnv1a {
   uint64_t h = 1469598103934665603ull;
-  void add(float v) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    for (int i = 0; i < 4; ++i) h = (h ^ ((bits >> (8 * i)) & 0xffu)) * 1099511628211ull;
+  // The bytes of a value in the model's own precision (a float32 model's loss is hashed as a float).
+  template <typename T>
+  void add(T v) {
+    unsigned char bytes[sizeof(T)];
+    std::memcpy(bytes, &v, sizeof(T));
+    for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
   }
 };
 
@@ -111,7 +115,8 @@ int main(int argc, char** argv) {
     return 77;
   }
   try {
-    const Device device = resolve_device(a.device);
+    const DType dtype = parse_dtype(a.dtype);
+    const Device device = resolve_device(a.device, dtype);
     if (!a.json) std::printf("device: %s", device_name(device));
 #ifdef MRIAE_WITH_CUDA
     if (device == Device::CUDA) {
@@ -129,6 +134,7 @@ int main(int argc, char** argv) {
     AutoencoderConfig config;
     config.seed = a.seed;
     config.device = device;
+    config.dtype = dtype;
     Autoencoder model(config);
     RMSprop opt(model.parameters(), RMSpropOptions{});
 
@@ -136,17 +142,18 @@ int main(int argc, char** argv) {
     Rng rng(a.seed + 1);
     std::vector<float> host(size_t(a.batch) * size_t(a.size) * size_t(a.size));
     for (float& v : host) v = float(rng.uniform());
-    const Tensor batch = Tensor::from_vector({a.batch, 1, a.size, a.size}, host, device);
+    const Tensor batch = model.input(Tensor::from_vector({a.batch, 1, a.size, a.size}, host, device));
 
     std::vector<double> ms;
     size_t allocs_after_first = 0;
-    float last_loss = 0;
+    double last_loss = 0;
     Fnv1a loss_bits;
     for (int step = 1; step <= a.steps; ++step) {
       const auto t0 = std::chrono::steady_clock::now();
-      const float l = train_step(model, opt, batch);  // waits for the step's GPU work (the loss is read back)
+      const double l = train_step(model, opt, batch);  // waits for the step's GPU work (the loss is read back)
       last_loss = l;
-      loss_bits.add(l);
+      if (dtype == DType::Float64) loss_bits.add(l);
+      else loss_bits.add(float(l));
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
       if (step == 1 && device == Device::CUDA)
         allocs_after_first = Context::get().allocator(device).stats().system_allocs;
@@ -166,7 +173,7 @@ int main(int argc, char** argv) {
       if (!a.quiet) std::printf("eval %d loss %.7g time %.2f ms\n", step, double(l), eval_ms.back());
     }
 
-    const char* precision = device == Device::CUDA && a.tf32 ? "tf32" : "fp32";
+    const char* precision = dtype == DType::Float64 ? "fp64" : device == Device::CUDA && a.tf32 ? "tf32" : "fp32";
     if (a.json) {
       const double median_s = median_after_first(ms) / 1000.0;
       std::printf("{\"engine\": \"mriae-%s\", \"precision\": \"%s\", \"threads\": %d, \"batch\": %d, "
@@ -193,8 +200,12 @@ int main(int argc, char** argv) {
     }
     if (!a.json) {
       Fnv1a param_bits;
-      for (const float v : model.parameters().flat_values().to_vector()) param_bits.add(v);
-      std::printf("checksum: losses %016llx parameters %016llx (FNV-1a of the float32 bits; last loss %a)\n",
+      const Tensor flat = model.parameters().flat_values();
+      if (dtype == DType::Float64)
+        for (const double v : flat.to_vector<double>()) param_bits.add(v);
+      else
+        for (const float v : flat.to_vector()) param_bits.add(v);
+      std::printf("checksum: losses %016llx parameters %016llx (FNV-1a of the values' bits; last loss %a)\n",
                   static_cast<unsigned long long>(loss_bits.h), static_cast<unsigned long long>(param_bits.h),
                   double(last_loss));
     }

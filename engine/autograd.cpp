@@ -11,20 +11,22 @@ Var::Var(Tensor value, bool requires_grad) : impl_(std::make_shared<Impl>()) {
 }
 
 Tensor& Var::grad_accumulator() const {
-  if (!impl_->grad.defined()) impl_->grad = Tensor::zeros(impl_->value.shape(), impl_->value.device());
+  if (!impl_->grad.defined())
+    impl_->grad = Tensor::zeros(impl_->value.shape(), impl_->value.device(), impl_->value.dtype());
   return impl_->grad;
 }
 
 Var::GradTarget Var::grad_target() const {
-  if (impl_->grad.defined()) return {impl_->grad.data(), true};
-  impl_->grad = Tensor::empty(impl_->value.shape(), impl_->value.device());
-  return {impl_->grad.data(), false};
+  if (impl_->grad.defined()) return {impl_->grad.raw_data(), true};
+  impl_->grad = Tensor::empty(impl_->value.shape(), impl_->value.device(), impl_->value.dtype());
+  return {impl_->grad.raw_data(), false};
 }
 
 void Var::bind_grad(Tensor grad) {
-  if (grad.shape() != impl_->value.shape())
-    throw std::invalid_argument("bind_grad: gradient shape " + shape_str(grad.shape()) + " for a value of shape " +
-                                shape_str(impl_->value.shape()));
+  if (grad.shape() != impl_->value.shape() || grad.dtype() != impl_->value.dtype())
+    throw std::invalid_argument("bind_grad: a " + std::string(dtype_name(grad.dtype())) + " gradient of shape " +
+                                shape_str(grad.shape()) + " for a " + dtype_name(impl_->value.dtype()) +
+                                " value of shape " + shape_str(impl_->value.shape()));
   impl_->grad = std::move(grad);
   impl_->grad_bound = true;
 }
@@ -37,7 +39,7 @@ void Tape::backward(Var& loss) {
   if (loss.value().numel() != 1)
     throw std::invalid_argument("backward needs a one-element loss, got shape " + shape_str(loss.shape()));
   if (!loss.requires_grad()) throw std::invalid_argument("backward: the loss does not depend on any parameter");
-  loss.grad_accumulator().copy_from(Tensor::full(loss.shape(), 1.0f));
+  loss.grad_accumulator().copy_from(Tensor::full(loss.shape(), 1.0, Device::CPU, loss.dtype()));
   for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
     (*it)();
     *it = nullptr;  // free what this step saved as soon as it has run

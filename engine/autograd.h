@@ -20,6 +20,7 @@ class Var {
   bool requires_grad() const { return impl_->requires_grad; }
   const Shape& shape() const { return impl_->value.shape(); }
   Device device() const { return impl_->value.device(); }
+  DType dtype() const { return impl_->value.dtype(); }
 
   bool has_grad() const { return impl_->grad.defined(); }
   const Tensor& grad() const { return impl_->grad; }
@@ -29,8 +30,9 @@ class Var {
   // unfilled and accumulate is false: the caller must then write every element, which saves the zero fill
   // and the read of zeros (in this model each activation has exactly one consumer).
   struct GradTarget {
-    float* data;
+    void* ptr;  // of the value's dtype
     bool accumulate;
+    template <typename T = float> T* data() const { return static_cast<T*>(ptr); }
   };
   GradTarget grad_target() const;
   // Makes the gradient live in a caller-owned buffer (a parameter's slice of a flat gradient).

@@ -45,6 +45,16 @@ Device resolve_device(const std::string& request) {
   return d;
 }
 
+Device resolve_device(const std::string& request, DType dtype) {
+  if (dtype == DType::Float32) return resolve_device(request);
+  if (request == "auto") return Device::CPU;
+  const Device d = parse_device(request);
+  if (d == Device::CUDA)
+    throw std::invalid_argument(std::string("--dtype ") + dtype_name(dtype) +
+                                " runs on the CPU only (the CUDA backend computes in float32): use --device cpu");
+  return d;
+}
+
 void configure_gpu(const GpuOptions& options) {
 #ifdef MRIAE_WITH_CUDA
   if (!cuda_available()) return;

@@ -1,6 +1,8 @@
 #pragma once
 #include <string>
 
+#include "engine/dtype.h"
+
 namespace mriae {
 
 enum class Device { CPU, CUDA };
@@ -13,6 +15,9 @@ Device parse_device(const std::string& name);
 bool cuda_available();
 // "auto" picks CUDA when available, else the CPU; "cuda" without a GPU is an error that says so.
 Device resolve_device(const std::string& request);
+// The same for a model of `dtype`: float64 runs on the CPU only, so "auto" then picks the CPU and "cuda" is
+// an error that says so.
+Device resolve_device(const std::string& request, DType dtype);
 
 // Numerics of the CUDA backend; without one (or without a GPU) these calls do nothing.
 struct GpuOptions {

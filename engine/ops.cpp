@@ -33,6 +33,22 @@ void same_device(const char* op, const Var& a, const Var& b) {
   if (a.device() != b.device())
     throw std::invalid_argument(std::string(op) + ": inputs on different devices (" + device_name(a.device()) +
                                 " and " + device_name(b.device()) + ")");
+  if (a.dtype() != b.dtype())
+    throw std::invalid_argument(std::string(op) + ": inputs of different dtypes (" + dtype_name(a.dtype()) + " and " +
+                                dtype_name(b.dtype()) + ")");
+}
+
+// The CPU kernels are templates on the scalar: cpu_scalar(dtype, f) calls f(Scalar<T>{}) with T the tensors'
+// element type, so each op names its kernel call once. (The GPU computes in float32 only; Tensor refuses a
+// float64 tensor there.)
+template <typename T> struct Scalar {
+  using type = T;
+};
+template <typename F> void cpu_scalar(DType dtype, F&& f) {
+  if (dtype == DType::Float64)
+    f(Scalar<double>{});
+  else
+    f(Scalar<float>{});
 }
 
 [[noreturn]] [[maybe_unused]] void no_cuda_kernel(const char* op) {
@@ -65,31 +81,40 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   if (b.shape() != Shape{k}) throw std::invalid_argument("conv2d3x3: bias shape " + shape_str(b.shape()) + " for " + std::to_string(k) + " filters");
   const bool gpu = x.device() == Device::CUDA;
 
-  Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
+  const DType dt = x.dtype();
+  Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device(), dt);
   if (gpu) {
     ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
   } else {
-    Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)});
-    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
+    cpu_scalar(dt, [&](auto s) {
+      using T = typename decltype(s)::type;
+      Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)}, Device::CPU, dt);
+      cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), b.value().data<T>(), y.data<T>(), xd, k,
+                           scratch.data<T>());
+    });
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
   Var out(y, gx || gw || gb);
   if (gx || gw || gb) {
-    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu]() {
+    tape->record([x, w, b, out, xd, k, gx, gw, gb, gpu, dt]() {
       if (!out.has_grad()) return;
-      float* dw = gw ? w.grad_accumulator().data() : nullptr;
-      float* db = gb ? b.grad_accumulator().data() : nullptr;
       // Both backends write x's gradient outright into a fresh buffer (no zero fill) and add to it only when
       // another consumer got there first.
       const Var::GradTarget dx = gx ? x.grad_target() : Var::GradTarget{nullptr, true};
       if (gpu) {
-        ON_CUDA("conv2d3x3", cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx.data, dw,
-                                                   db, xd, k, dx.accumulate));
+        ON_CUDA("conv2d3x3", cudnn_conv().backward(x.value().data(), w.value().data(), out.grad().data(), dx.data(),
+                                                   gw ? w.grad_accumulator().data() : nullptr,
+                                                   gb ? b.grad_accumulator().data() : nullptr, xd, k, dx.accumulate));
         return;
       }
-      Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)});
-      cpu::conv3x3_backward(x.value().data(), w.value().data(), out.grad().data(), dx.data, dw, db, xd, k,
-                            scratch.data(), dx.accumulate);
+      cpu_scalar(dt, [&](auto s) {
+        using T = typename decltype(s)::type;
+        T* dw = gw ? w.grad_accumulator().data<T>() : nullptr;
+        T* db = gb ? b.grad_accumulator().data<T>() : nullptr;
+        Tensor scratch = Tensor::empty({cpu::conv3x3_scratch_elems(xd, k)}, Device::CPU, dt);
+        cpu::conv3x3_backward(x.value().data<T>(), w.value().data<T>(), out.grad().data<T>(), dx.data<T>(), dw, db, xd,
+                              k, scratch.data<T>(), dx.accumulate);
+      });
     });
   }
   return out;
@@ -97,21 +122,27 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
 
 Var relu(Tape* tape, const Var& x) {
   const bool gpu = x.device() == Device::CUDA;
-  Tensor y = Tensor::empty(x.shape(), x.device());
+  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
   if (gpu)
     ON_CUDA("relu", cuda::relu_forward(x.value().data(), y.data(), y.numel(), stream()));
   else
-    cpu::relu_forward(x.value().data(), y.data(), y.numel());
+    cpu_scalar(x.dtype(), [&](auto s) {
+      using T = typename decltype(s)::type;
+      cpu::relu_forward(x.value().data<T>(), y.data<T>(), y.numel());
+    });
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
     tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
       const Var::GradTarget dx = x.grad_target();
       if (gpu)
-        ON_CUDA("relu", cuda::relu_backward(x.value().data(), out.grad().data(), dx.data, x.value().numel(), stream(),
+        ON_CUDA("relu", cuda::relu_backward(x.value().data(), out.grad().data(), dx.data(), x.value().numel(), stream(),
                                             dx.accumulate));
       else
-        cpu::relu_backward(x.value().data(), out.grad().data(), dx.data, x.value().numel(), dx.accumulate);
+        cpu_scalar(x.dtype(), [&](auto s) {
+          using T = typename decltype(s)::type;
+          cpu::relu_backward(x.value().data<T>(), out.grad().data<T>(), dx.data<T>(), x.value().numel(), dx.accumulate);
+        });
     });
   }
   return out;
@@ -119,21 +150,28 @@ Var relu(Tape* tape, const Var& x) {
 
 Var sigmoid(Tape* tape, const Var& x) {
   const bool gpu = x.device() == Device::CUDA;
-  Tensor y = Tensor::empty(x.shape(), x.device());
+  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
   if (gpu)
     ON_CUDA("sigmoid", cuda::sigmoid_forward(x.value().data(), y.data(), y.numel(), stream()));
   else
-    cpu::sigmoid_forward(x.value().data(), y.data(), y.numel());
+    cpu_scalar(x.dtype(), [&](auto s) {
+      using T = typename decltype(s)::type;
+      cpu::sigmoid_forward(x.value().data<T>(), y.data<T>(), y.numel());
+    });
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
     tape->record([x, out, gpu]() {
       if (!out.has_grad()) return;
       const Var::GradTarget dx = x.grad_target();
       if (gpu)
-        ON_CUDA("sigmoid", cuda::sigmoid_backward(out.value().data(), out.grad().data(), dx.data, x.value().numel(),
+        ON_CUDA("sigmoid", cuda::sigmoid_backward(out.value().data(), out.grad().data(), dx.data(), x.value().numel(),
                                                   stream(), dx.accumulate));
       else
-        cpu::sigmoid_backward(out.value().data(), out.grad().data(), dx.data, x.value().numel(), dx.accumulate);
+        cpu_scalar(x.dtype(), [&](auto s) {
+          using T = typename decltype(s)::type;
+          cpu::sigmoid_backward(out.value().data<T>(), out.grad().data<T>(), dx.data<T>(), x.value().numel(),
+                                dx.accumulate);
+        });
     });
   }
   return out;
@@ -143,14 +181,17 @@ Var maxpool2(Tape* tape, const Var& x) {
   const cpu::Dims xd = dims_of(x.value(), "maxpool2");
   if (xd.h < 2 || xd.w < 2) throw std::invalid_argument("maxpool2: input " + shape_str(x.shape()) + " is smaller than the 2x2 window");
   const bool gpu = x.device() == Device::CUDA;
-  Tensor y = Tensor::empty({xd.n, xd.c, xd.h / 2, xd.w / 2}, x.device());
+  Tensor y = Tensor::empty({xd.n, xd.c, xd.h / 2, xd.w / 2}, x.device(), x.dtype());
   // On the input's device: the backward kernel reads it there.
   auto argmax = std::make_shared<Storage>(size_t(y.numel()) * sizeof(int32_t), x.device());
   auto* idx = static_cast<int32_t*>(argmax->data());
   if (gpu)
     ON_CUDA("maxpool2", cuda::maxpool2_forward(x.value().data(), y.data(), idx, xd, stream()));
   else
-    cpu::maxpool2_forward(x.value().data(), y.data(), idx, xd);
+    cpu_scalar(x.dtype(), [&](auto s) {
+      using T = typename decltype(s)::type;
+      cpu::maxpool2_forward(x.value().data<T>(), y.data<T>(), idx, xd);
+    });
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
     tape->record([x, out, argmax, xd, gpu]() {
@@ -158,9 +199,12 @@ Var maxpool2(Tape* tape, const Var& x) {
       const auto* idx = static_cast<const int32_t*>(argmax->data());
       const Var::GradTarget dx = x.grad_target();
       if (gpu)
-        ON_CUDA("maxpool2", cuda::maxpool2_backward(out.grad().data(), idx, dx.data, xd, stream(), dx.accumulate));
+        ON_CUDA("maxpool2", cuda::maxpool2_backward(out.grad().data(), idx, dx.data(), xd, stream(), dx.accumulate));
       else
-        cpu::maxpool2_backward(out.grad().data(), idx, dx.data, xd, dx.accumulate);
+        cpu_scalar(x.dtype(), [&](auto s) {
+          using T = typename decltype(s)::type;
+          cpu::maxpool2_backward(out.grad().data<T>(), idx, dx.data<T>(), xd, dx.accumulate);
+        });
     });
   }
   return out;
@@ -169,31 +213,37 @@ Var maxpool2(Tape* tape, const Var& x) {
 Var upsample2(Tape* tape, const Var& x) {
   const cpu::Dims xd = dims_of(x.value(), "upsample2");
   const bool gpu = x.device() == Device::CUDA;
-  Tensor y = Tensor::empty({xd.n, xd.c, xd.h * 2, xd.w * 2}, x.device());
+  Tensor y = Tensor::empty({xd.n, xd.c, xd.h * 2, xd.w * 2}, x.device(), x.dtype());
   if (gpu)
     ON_CUDA("upsample2", cuda::upsample2_forward(x.value().data(), y.data(), xd, stream()));
   else
-    cpu::upsample2_forward(x.value().data(), y.data(), xd);
+    cpu_scalar(x.dtype(), [&](auto s) {
+      using T = typename decltype(s)::type;
+      cpu::upsample2_forward(x.value().data<T>(), y.data<T>(), xd);
+    });
   Var out(y, needs_grad(tape, x));
   if (needs_grad(tape, x)) {
     tape->record([x, out, xd, gpu]() {
       if (!out.has_grad()) return;
       const Var::GradTarget dx = x.grad_target();
       if (gpu)
-        ON_CUDA("upsample2", cuda::upsample2_backward(out.grad().data(), dx.data, xd, stream(), dx.accumulate));
+        ON_CUDA("upsample2", cuda::upsample2_backward(out.grad().data(), dx.data(), xd, stream(), dx.accumulate));
       else
-        cpu::upsample2_backward(out.grad().data(), dx.data, xd, dx.accumulate);
+        cpu_scalar(x.dtype(), [&](auto s) {
+          using T = typename decltype(s)::type;
+          cpu::upsample2_backward(out.grad().data<T>(), dx.data<T>(), xd, dx.accumulate);
+        });
     });
   }
   return out;
 }
 
-BatchNormState BatchNormState::create(int64_t channels, Device device) {
+BatchNormState BatchNormState::create(int64_t channels, Device device, DType dtype) {
   BatchNormState s;
-  s.moving_mean = Tensor::zeros({channels}, device);
-  s.moving_var = Tensor::full({channels}, 1.0f, device);
-  s.hidden_mean = Tensor::zeros({channels}, device);
-  s.hidden_var = Tensor::zeros({channels}, device);
+  s.moving_mean = Tensor::zeros({channels}, device, dtype);
+  s.moving_var = Tensor::full({channels}, 1.0, device, dtype);
+  s.hidden_mean = Tensor::zeros({channels}, device, dtype);
+  s.hidden_var = Tensor::zeros({channels}, device, dtype);
   return s;
 }
 
@@ -212,34 +262,44 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   if (state.moving_mean.device() != dev)
     throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
                                 device_name(state.moving_mean.device()) + " but the input on " + device_name(dev));
+  const DType dt = x.dtype();
+  if (state.moving_mean.dtype() != dt)
+    throw std::invalid_argument(std::string("batchnorm: ") + dtype_name(state.moving_mean.dtype()) +
+                                " moving statistics for a " + dtype_name(dt) + " input");
   const bool gpu = dev == Device::CUDA;
-  Tensor y = Tensor::empty(x.shape(), dev);
+  Tensor y = Tensor::empty(x.shape(), dev, dt);
   if (!training) {
     if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
       throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
     if (gpu)
       ON_CUDA("batchnorm", (relu_input ? cuda::batchnorm_forward_eval<true> : cuda::batchnorm_forward_eval<false>)(
                                x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
-                               state.moving_var.data(), y.data(), xd, opt.eps, stream()));
+                               state.moving_var.data(), y.data(), xd, float(opt.eps), stream()));
     else
-      (relu_input ? cpu::batchnorm_forward_eval<float, true> : cpu::batchnorm_forward_eval<float, false>)(
-          x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
-          state.moving_var.data(), y.data(), xd, opt.eps);
+      cpu_scalar(dt, [&](auto s) {
+        using T = typename decltype(s)::type;
+        (relu_input ? cpu::batchnorm_forward_eval<T, true> : cpu::batchnorm_forward_eval<T, false>)(
+            x.value().data<T>(), gamma.value().data<T>(), beta.value().data<T>(), state.moving_mean.data<T>(),
+            state.moving_var.data<T>(), y.data<T>(), xd, T(opt.eps));
+      });
     return Var(y);
   }
 
-  Tensor mean = Tensor::empty(cs, dev), invstd = Tensor::empty(cs, dev), var = Tensor::empty(cs, dev);
+  Tensor mean = Tensor::empty(cs, dev, dt), invstd = Tensor::empty(cs, dev, dt), var = Tensor::empty(cs, dev, dt);
   if (gpu) {
     ON_CUDA("batchnorm", {
       Storage scratch(cuda::batchnorm_forward_scratch_bytes(xd), Device::CUDA);
       (relu_input ? cuda::batchnorm_forward_train<true> : cuda::batchnorm_forward_train<false>)(
           x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
-          var.data(), scratch.data(), xd, opt.eps, stream());
+          var.data(), scratch.data(), xd, float(opt.eps), stream());
     });
   } else {
-    (relu_input ? cpu::batchnorm_forward_train<float, true> : cpu::batchnorm_forward_train<float, false>)(
-        x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
-        var.data(), xd, opt.eps);
+    cpu_scalar(dt, [&](auto s) {
+      using T = typename decltype(s)::type;
+      (relu_input ? cpu::batchnorm_forward_train<T, true> : cpu::batchnorm_forward_train<T, false>)(
+          x.value().data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>(), mean.data<T>(),
+          invstd.data<T>(), var.data<T>(), xd, T(opt.eps));
+    });
   }
   const int64_t count = int64_t(xd.n) * xd.plane();
   ++state.steps;
@@ -247,41 +307,53 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     if (gpu)
       ON_CUDA("batchnorm", cuda::bn_moving_update_keras(state.hidden_mean.data(), state.hidden_var.data(),
                                                         state.moving_mean.data(), state.moving_var.data(), mean.data(),
-                                                        var.data(), xd.c, count, state.steps, opt.momentum, stream()));
+                                                        var.data(), xd.c, count, state.steps, float(opt.momentum),
+                                                        stream()));
     else
-      cpu::bn_moving_update_keras(state.hidden_mean.data(), state.hidden_var.data(), state.moving_mean.data(),
-                                  state.moving_var.data(), mean.data(), var.data(), xd.c, count, state.steps,
-                                  opt.momentum);
+      cpu_scalar(dt, [&](auto s) {
+        using T = typename decltype(s)::type;
+        cpu::bn_moving_update_keras(state.hidden_mean.data<T>(), state.hidden_var.data<T>(), state.moving_mean.data<T>(),
+                                    state.moving_var.data<T>(), mean.data<T>(), var.data<T>(), xd.c, count,
+                                    state.steps, T(opt.momentum));
+      });
   } else {
     if (gpu)
       ON_CUDA("batchnorm", cuda::bn_moving_update_plain(state.moving_mean.data(), state.moving_var.data(), mean.data(),
-                                                        var.data(), xd.c, count, opt.momentum, stream()));
+                                                        var.data(), xd.c, count, float(opt.momentum), stream()));
     else
-      cpu::bn_moving_update_plain(state.moving_mean.data(), state.moving_var.data(), mean.data(), var.data(), xd.c,
-                                  count, opt.momentum);
+      cpu_scalar(dt, [&](auto s) {
+        using T = typename decltype(s)::type;
+        cpu::bn_moving_update_plain(state.moving_mean.data<T>(), state.moving_var.data<T>(), mean.data<T>(),
+                                    var.data<T>(), xd.c, count, T(opt.momentum));
+      });
   }
 
   const bool any = needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta);
   Var out(y, any);
   if (any) {
     const bool gx = needs_grad(tape, x);
-    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input]() {
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input, dt]() {
       if (!out.has_grad()) return;
-      float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
-      float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
       const Var::GradTarget dx = gx ? x.grad_target() : Var::GradTarget{nullptr, true};
       if (gpu) {
         ON_CUDA("batchnorm", {
+          float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
+          float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
           Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
           (relu_input ? cuda::batchnorm_backward_train<true> : cuda::batchnorm_backward_train<false>)(
-              x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
+              x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data(), dgamma,
               dbeta, scratch.data(), xd, stream(), dx.accumulate);
         });
         return;
       }
-      (relu_input ? cpu::batchnorm_backward_train<float, true> : cpu::batchnorm_backward_train<float, false>)(
-          x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
-          dbeta, xd, dx.accumulate);
+      cpu_scalar(dt, [&](auto s) {
+        using T = typename decltype(s)::type;
+        T* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data<T>() : nullptr;
+        T* dbeta = beta.requires_grad() ? beta.grad_accumulator().data<T>() : nullptr;
+        (relu_input ? cpu::batchnorm_backward_train<T, true> : cpu::batchnorm_backward_train<T, false>)(
+            x.value().data<T>(), out.grad().data<T>(), gamma.value().data<T>(), mean.data<T>(), invstd.data<T>(),
+            dx.data<T>(), dgamma, dbeta, xd, dx.accumulate);
+      });
     });
   }
   return out;
@@ -306,6 +378,9 @@ Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {
   if (target.device() != y.device())
     throw std::invalid_argument(std::string("mse_loss: target on ") + device_name(target.device()) +
                                 " but the prediction on " + device_name(y.device()));
+  if (target.dtype() != y.dtype())
+    throw std::invalid_argument(std::string("mse_loss: a ") + dtype_name(target.dtype()) + " target for a " +
+                                dtype_name(y.dtype()) + " prediction");
   const bool gpu = y.device() == Device::CUDA;
   Var out;
   if (gpu) {
@@ -317,19 +392,25 @@ Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {
       out = Var(loss, needs_grad(tape, y));
     });
   } else {
-    const float loss = cpu::mse_forward(y.value().data(), target.data(), y.value().numel());
-    out = Var(Tensor::full({1}, loss, y.device()), needs_grad(tape, y));
+    cpu_scalar(y.dtype(), [&](auto s) {
+      using T = typename decltype(s)::type;
+      const T loss = cpu::mse_forward(y.value().data<T>(), target.data<T>(), y.value().numel());
+      out = Var(Tensor::full({1}, loss, y.device(), y.dtype()), needs_grad(tape, y));
+    });
   }
   if (needs_grad(tape, y)) {
     tape->record([y, target, out, gpu]() {
       if (!out.has_grad()) return;
       const Var::GradTarget dy = y.grad_target();
       if (gpu)
-        ON_CUDA("mse_loss", cuda::mse_backward(y.value().data(), target.data(), out.grad().data(), dy.data,
+        ON_CUDA("mse_loss", cuda::mse_backward(y.value().data(), target.data(), out.grad().data(), dy.data(),
                                                y.value().numel(), stream(), dy.accumulate));
       else
-        cpu::mse_backward(y.value().data(), target.data(), out.grad().item(), dy.data, y.value().numel(),
-                          dy.accumulate);
+        cpu_scalar(y.dtype(), [&](auto s) {
+          using T = typename decltype(s)::type;
+          cpu::mse_backward(y.value().data<T>(), target.data<T>(), T(out.grad().item()), dy.data<T>(),
+                            y.value().numel(), dy.accumulate);
+        });
     });
   }
   return out;

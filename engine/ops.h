@@ -1,6 +1,7 @@
 #pragma once
 // The differentiable ops of the engine. Each dispatches on its inputs' device to kernels/cpu or
-// kernels/cuda, and records its backward on the tape when one is given and an input needs a gradient.
+// kernels/cuda (on the CPU also on their dtype, float32 or float64, which all inputs of an op share), and
+// records its backward on the tape when one is given and an input needs a gradient.
 #include <cstdint>
 
 #include "engine/autograd.h"
@@ -21,9 +22,10 @@ enum class MovingStatsRule {
   Plain,  // PyTorch: EMA of the published statistics, starting from mean 0 and variance 1
 };
 
+// In double so that a float64 model gets the exact hyperparameters; float32 kernels take them rounded.
 struct BatchNormOptions {
-  float eps = 1e-3f;        // Keras' default
-  float momentum = 0.99f;   // weight of the old value in the moving averages
+  double eps = 1e-3;        // Keras' default
+  double momentum = 0.99;   // weight of the old value in the moving averages
   MovingStatsRule rule = MovingStatsRule::Keras;
 };
 
@@ -34,7 +36,7 @@ struct BatchNormState {
   Tensor hidden_mean, hidden_var;
   int64_t steps = 0;
 
-  static BatchNormState create(int64_t channels, Device device);
+  static BatchNormState create(int64_t channels, Device device, DType dtype = DType::Float32);
 };
 
 // training: normalise with the batch statistics and update `state`; otherwise use state's moving statistics.

@@ -12,9 +12,9 @@ void ParameterSet::declare(const std::string& name, const Shape& shape) {
   total_ += shape_numel(shape);
 }
 
-void ParameterSet::allocate(Device device) {
-  values_ = Tensor::zeros({total_}, device);
-  grads_ = Tensor::zeros({total_}, device);
+void ParameterSet::allocate(Device device, DType dtype) {
+  values_ = Tensor::zeros({total_}, device, dtype);
+  grads_ = Tensor::zeros({total_}, device, dtype);
   int64_t off = 0;
   for (auto& [name, shape] : declared_) {
     Var v(values_.view(off, shape), true);

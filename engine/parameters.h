@@ -17,7 +17,7 @@ class ParameterSet {
 
   // Shapes are declared first, then allocate() makes the flat buffers and the Vars viewing them.
   void declare(const std::string& name, const Shape& shape);
-  void allocate(Device device);
+  void allocate(Device device, DType dtype = DType::Float32);
 
   const std::vector<Entry>& entries() const { return entries_; }
   const Var& at(const std::string& name) const;

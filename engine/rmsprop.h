@@ -5,10 +5,11 @@
 
 namespace mriae {
 
+// In double so that a float64 model gets the exact hyperparameters; float32 kernels take them rounded.
 struct RMSpropOptions {
-  float lr = 1e-3f;
-  float rho = 0.9f;
-  float eps = 1e-7f;
+  double lr = 1e-3;
+  double rho = 0.9;
+  double eps = 1e-7;
 };
 
 class RMSprop {
@@ -17,7 +18,7 @@ class RMSprop {
   // Updates every parameter from its gradient in one pass over the flat buffers.
   void step();
   const RMSpropOptions& options() const { return opt_; }
-  // The per-parameter accumulators, laid out like ParameterSet::flat_values (for checkpoints).
+  // The per-parameter accumulators, laid out (and typed) like ParameterSet::flat_values (for checkpoints).
   Tensor& accumulators() { return acc_; }
   const Tensor& accumulators() const { return acc_; }
   int64_t steps() const { return steps_; }

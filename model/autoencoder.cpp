@@ -54,7 +54,7 @@ Autoencoder::Autoencoder(const AutoencoderConfig& config) : config_(config) {
       params_.declare("bn" + i + ".bias", {s.channels});
     }
   }
-  params_.allocate(config.device);
+  params_.allocate(config.device, config.dtype);
 
   // Glorot uniform with fan_in = 9*Cin and fan_out = 9*Cout, drawn on the host in declaration order.
   Rng rng(config.seed);
@@ -67,10 +67,17 @@ Autoencoder::Autoencoder(const AutoencoderConfig& config) : config_(config) {
     } else if (e.name.rfind("bn", 0) == 0 && e.name.size() > 7 && e.name.compare(e.name.size() - 7, 7, ".weight") == 0) {
       std::fill(host.begin(), host.end(), 1.0f);
     }
-    Tensor(v).copy_from(Tensor::from_vector(v.shape(), host));
+    Tensor(v).copy_from(Tensor::from_vector(v.shape(), host).to(config.dtype));
   }
   for (auto& s : layers())
-    if (s.kind == LayerSpec::BatchNorm) bn_.push_back(BatchNormState::create(s.channels, config.device));
+    if (s.kind == LayerSpec::BatchNorm) bn_.push_back(BatchNormState::create(s.channels, config.device, config.dtype));
+}
+
+Tensor Autoencoder::input(const Tensor& batch) const {
+  if (batch.dtype() == config_.dtype) return batch.device() == config_.device ? batch : batch.to(config_.device);
+  // Convert on the host: a float64 model is CPU only.
+  const Tensor host = batch.device() == Device::CPU ? batch : batch.to(Device::CPU);
+  return host.to(config_.dtype).to(config_.device);
 }
 
 Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
@@ -81,6 +88,9 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
   if (x.device() != config_.device)
     throw std::invalid_argument(std::string("autoencoder input is on ") + device_name(x.device()) +
                                 " but the model is on " + device_name(config_.device));
+  if (x.dtype() != config_.dtype)
+    throw std::invalid_argument(std::string("autoencoder input is ") + dtype_name(x.dtype()) + " but the model is " +
+                                dtype_name(config_.dtype) + " (convert the batch with Autoencoder::input)");
   Var h = x;
   for (auto& l : layers()) {
     const std::string i = std::to_string(l.index);

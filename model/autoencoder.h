@@ -14,6 +14,9 @@ namespace mriae {
 struct AutoencoderConfig {
   uint64_t seed = 13;  // Glorot-uniform initialisation of the conv kernels
   Device device = Device::CPU;
+  // float64 is CPU only. Its starting values are the float32 ones (the same seed draws the same weights in
+  // either dtype), so a float64 run is the exact-arithmetic twin of the float32 run it is compared with.
+  DType dtype = DType::Float32;
   BatchNormOptions bn;
 };
 
@@ -35,6 +38,11 @@ class Autoencoder {
   // x is [N, 1, H, W] with H and W divisible by 4. training: batch statistics (and moving-statistics
   // updates); otherwise the moving statistics.
   Var forward(Tape* tape, const Var& x, bool training);
+  // A batch (float32 from the data path, on any device) as the model takes it: on its device, in its dtype.
+  // The data path (slice stack, batch loader) stays float32 for either model: the slices are float32 data,
+  // so the conversion is exact and a float64 model sees exactly the numbers a float32 one does, at half the
+  // memory, with one loader (and one pinned GPU staging path) for both.
+  Tensor input(const Tensor& batch) const;
 
   ParameterSet& parameters() { return params_; }
   const ParameterSet& parameters() const { return params_; }

@@ -18,7 +18,7 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is li
 
 size_t dtype_size(const std::string& dtype) {
   if (dtype == "F32") return 4;
-  if (dtype == "I64") return 8;
+  if (dtype == "F64" || dtype == "I64") return 8;
   return 0;
 }
 
@@ -57,6 +57,18 @@ void SafetensorsFile::add_f32(const std::string& name, const std::vector<int64_t
   tensors[name] = std::move(t);
 }
 
+void SafetensorsFile::add_f64(const std::string& name, const std::vector<int64_t>& shape, const double* data) {
+  SafeTensor t{"F64", shape, std::vector<uint8_t>(size_t(elements(shape)) * 8)};
+  std::memcpy(t.bytes.data(), data, t.bytes.size());
+  tensors[name] = std::move(t);
+}
+
+const std::string& SafetensorsFile::dtype(const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) throw std::runtime_error("tensor '" + name + "' is missing");
+  return it->second.dtype;
+}
+
 void SafetensorsFile::add_i64(const std::string& name, const std::vector<int64_t>& shape, const int64_t* data) {
   SafeTensor t{"I64", shape, std::vector<uint8_t>(size_t(elements(shape)) * 8)};
   std::memcpy(t.bytes.data(), data, t.bytes.size());
@@ -66,6 +78,13 @@ void SafetensorsFile::add_i64(const std::string& name, const std::vector<int64_t
 std::vector<float> SafetensorsFile::f32(const std::string& name, const std::vector<int64_t>& shape) const {
   const SafeTensor& t = find(*this, name, "F32", shape);
   std::vector<float> v(t.bytes.size() / 4);
+  std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
+  return v;
+}
+
+std::vector<double> SafetensorsFile::f64(const std::string& name, const std::vector<int64_t>& shape) const {
+  const SafeTensor& t = find(*this, name, "F64", shape);
+  std::vector<double> v(t.bytes.size() / 8);
   std::memcpy(v.data(), t.bytes.data(), t.bytes.size());
   return v;
 }

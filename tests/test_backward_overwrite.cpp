@@ -171,7 +171,7 @@ TEST_CASE("a gradient's first writer overwrites and later ones accumulate") {
   CHECK_FALSE(first.accumulate);
   const Var::GradTarget second = x.grad_target();
   CHECK(second.accumulate);
-  CHECK(second.data == first.data);
+  CHECK(second.data() == first.data());
 
   // Two consumers of one variable, each with its own tape: the second backward adds to the first's gradient.
   auto grad_of = [&](bool through_relu, Var& v) {

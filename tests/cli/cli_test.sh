@@ -40,6 +40,9 @@ expect_error "missing weights" "$work/none.safetensors" evaluate --weights "$wor
 expect_error "summary size" "multiples of 4" summary --height 173
 expect_error "bad voxel size" "--voxel" train --data "$colin" --out "$work/run" --voxel 0
 expect_error "bad interpolation" "--interp" train --data "$colin" --out "$work/run" --interp cubic
+expect_error "bad dtype" "--dtype" train --data "$colin" --out "$work/run" --dtype half
+expect_error "float64 on the GPU" "--dtype float64 runs on the CPU only" train --data "$colin" --out "$work/run" \
+  --dtype float64 --device cuda
 
 if [[ ! -f $colin ]]; then
   echo "skipped: $colin is missing (Debian package mricron-data)"
@@ -101,6 +104,36 @@ else
   rc=$?
   cat "$work/py.out"
   check "PyTorch + nibabel reproduce the conformed reconstruction, mapped back (got $rc)" test "$rc" -eq 0
+
+  # The same in float64: train, evaluate, reconstruct, and PyTorch in float64 on the F64 checkpoint.
+  run64=$work/run64
+  "$mriae" train --data "$colin" --slices 100:105 --out "$run64" --epochs 1 --batch 2 --device cpu --dtype float64 \
+    >"$work/train64.out" 2>&1
+  rc=$?
+  check "float64 training runs (got $rc: $(tail -c 300 "$work/train64.out"))" test "$rc" -eq 0
+  check "float64 training says so" grep -q "cpu, float64" "$work/train64.out"
+  check "config.json records the dtype" grep -q '"dtype": "float64"' "$run64/config.json"
+  expect_error "float64 checkpoint resumed in float32" "resume with --dtype float64" train --data "$colin" \
+    --slices 100:105 --out "$run64" --epochs 2 --batch 2 --device cpu --resume "$run64/last.safetensors"
+  "$mriae" evaluate --weights "$run64/last.safetensors" --out "$work/eval64" --dtype float64 --device cpu \
+    >"$work/eval64.out" 2>&1
+  rc=$?
+  check "float64 evaluate runs (got $rc: $(tail -c 300 "$work/eval64.out"))" test "$rc" -eq 0
+  check "float64 evaluate wrote metrics.json" test -s "$work/eval64/metrics.json"
+  "$mriae" evaluate --weights "$run64/last.safetensors" --out "$work/eval32" --device cpu >"$work/eval32.out" 2>&1
+  rc=$?
+  check "float32 evaluate of float64 weights runs (got $rc)" test "$rc" -eq 0
+  check "float32 evaluate of float64 weights says it rounded them" grep -q "converted to float32 (rounded)" \
+    "$work/eval32.out"
+  "$mriae" reconstruct --weights "$run64/last.safetensors" --in "$work/small.nii.gz" --out "$work/recon64.nii.gz" \
+    --dtype float64 --device cpu >"$work/recon64.out" 2>&1
+  rc=$?
+  check "float64 reconstruct runs (got $rc: $(tail -c 300 "$work/recon64.out"))" test "$rc" -eq 0
+  /usr/bin/python3 "$check_py" compare "$run64/last.safetensors" "$work/small.nii.gz" "$work/recon64.nii.gz" \
+    >"$work/py.out" 2>&1
+  rc=$?
+  cat "$work/py.out"
+  check "PyTorch float64 reproduces the float64 reconstruction (got $rc)" test "$rc" -eq 0
 fi
 
 # A volume with no orientation (qform and sform codes 0): training warns, naming it, and goes on.

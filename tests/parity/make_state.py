@@ -4,6 +4,7 @@
 Run from anywhere with the Debian interpreter (the pyenv `python3` on PATH lacks these packages):
 
     /usr/bin/python3 tests/parity/make_state.py [--out PATH] [--volume PATH]
+    /usr/bin/python3 tests/parity/make_state.py --dtype float64   # tests/parity/state_v2_f64.bin
 
 Needs the Debian packages python3-torch (1.13, CPU is enough) and python3-nibabel, and the T1 template
 /usr/share/mricron/templates/ch2.nii.gz from mricron-data. The output is deterministic: running it twice
@@ -17,6 +18,12 @@ reference (rounded to float32) is the exact answer and the engine's float32 erro
 
 File format v1, little-endian: magic b"MRIAEST1", uint32 version, uint32 tensor count, then per tensor
 uint32 name length, utf-8 name, uint32 ndim, int64 dims[ndim], float32 data (row-major).
+
+With --dtype float64 the same trajectory is stored unrounded, for the engine's float64 path, in format v2:
+as v1 but each tensor's ndim is preceded by a uint32 dtype code (1 float32, 2 float64). The input and the
+starting values are exactly float32 and are stored so; everything else is float64. It holds every step's
+gradients and the parameters after the last step (the earlier steps' parameters show in the next step's
+gradients), to keep the file at 16 MB.
 """
 import argparse
 import math
@@ -30,6 +37,8 @@ import torch.nn.functional as F
 
 MAGIC = b"MRIAEST1"
 VERSION = 1
+VERSION_F64 = 2
+DTYPE_CODES = {"<f4": 1, "<f8": 2}
 SEED = 20240917
 SLICES = (96, 104, 112, 120)  # nibabel axis-1 (coronal) slices, spread through the middle of the brain
 CROP = 64
@@ -137,7 +146,7 @@ def forward(p, x, stats, training, torch_bn=False):
     return torch.sigmoid(F.conv2d(h, p[f"conv{last}.weight"], p[f"conv{last}.bias"], stride=1, padding=1))
 
 
-def build_state(volume_path):
+def build_state(volume_path, every_step_grads=False):
     gen = torch.Generator().manual_seed(SEED)
     x32 = make_input(volume_path)
     init = init_params(gen)
@@ -160,8 +169,8 @@ def build_state(volume_path):
         grads = torch.autograd.grad(loss, [p[k] for k in names])
         out.append((f"step{step}/output", y.detach()))
         out.append((f"step{step}/loss", loss.detach().reshape(1)))
-        if step == 1:
-            out += [(f"step1/grad/{k}", g) for k, g in zip(names, grads)]
+        if step == 1 or every_step_grads:
+            out += [(f"step{step}/grad/{k}", g) for k, g in zip(names, grads)]
         with torch.no_grad():
             for k, g in zip(names, grads):
                 acc[k] = RHO * acc[k] + (1 - RHO) * g * g
@@ -190,16 +199,38 @@ def serialise(tensors):
     return b"".join(chunks)
 
 
+def serialise_f64(tensors):
+    """Format v2: the float64 trajectory, minus the parameters of all but the last step."""
+    kept = [(n, t) for n, t in tensors if "/param/" not in n or n.startswith(f"step{STEPS}/")]
+    chunks = [MAGIC, struct.pack("<II", VERSION_F64, len(kept))]
+    for name, t in kept:
+        exact_f32 = name == "input" or name.startswith("init/")
+        a = np.ascontiguousarray(t.detach().cpu().numpy().astype("<f4" if exact_f32 else "<f8"))
+        if exact_f32:
+            assert np.array_equal(a.astype(np.float64), t.detach().double().cpu().numpy()), name
+        nb = name.encode("utf-8")
+        chunks.append(struct.pack("<I", len(nb)) + nb)
+        chunks.append(struct.pack("<II", DTYPE_CODES[a.dtype.str], a.ndim) + struct.pack(f"<{a.ndim}q", *a.shape))
+        chunks.append(a.tobytes())
+    return b"".join(chunks)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=os.path.join(here, "state_v1.bin"))
+    ap.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                    help="float32: state_v1.bin (rounded); float64: state_v2_f64.bin (format v2, unrounded)")
+    ap.add_argument("--out", help="default: state_v1.bin or state_v2_f64.bin beside this script")
     ap.add_argument("--volume", default="/usr/share/mricron/templates/ch2.nii.gz")
     args = ap.parse_args()
+    f64 = args.dtype == "float64"
+    if args.out is None:
+        args.out = os.path.join(here, "state_v2_f64.bin" if f64 else "state_v1.bin")
     # One thread and deterministic kernels: the float64 sums must not depend on the machine's core count.
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    data = serialise(build_state(args.volume))
+    state = build_state(args.volume, every_step_grads=f64)
+    data = serialise_f64(state) if f64 else serialise(state)
     with open(args.out, "wb") as f:
         f.write(data)
     print(f"wrote {args.out}: {len(data)} bytes")

@@ -69,8 +69,9 @@ StateFile StateFile::load(const std::string& path) {
   if (std::memcmp(c.take(sizeof kMagic, "the magic"), kMagic, sizeof kMagic) != 0)
     c.fail("bad magic (expected \"MRIAEST1\"; a Git LFS pointer or a different file?)");
   const uint32_t version = c.u32("the version");
-  if (version != kVersion)
-    c.fail("version " + std::to_string(version) + ", this reader understands version " + std::to_string(kVersion));
+  if (version != kVersion && version != kVersionF64)
+    c.fail("version " + std::to_string(version) + ", this reader understands versions " + std::to_string(kVersion) +
+           " and " + std::to_string(kVersionF64));
   const uint32_t count = c.u32("the tensor count");
 
   for (uint32_t t = 0; t < count; ++t) {
@@ -80,6 +81,13 @@ StateFile StateFile::load(const std::string& path) {
     const std::string label = which + " '" + name + "'";
     if (name.empty()) c.fail(label + " has an empty name");
     if (f.tensors_.count(name)) c.fail(label + " appears twice");
+    DType dtype = DType::Float32;
+    if (version == kVersionF64) {
+      const uint32_t code = c.u32(label + "'s dtype");
+      if (code != 1 && code != 2)
+        c.fail(label + " has dtype code " + std::to_string(code) + ", which format version 2 does not define");
+      dtype = code == 2 ? DType::Float64 : DType::Float32;
+    }
     const uint32_t ndim = c.u32(label + "'s ndim");
     if (ndim > kMaxNdim) c.fail(label + " claims " + std::to_string(ndim) + " dimensions");
     Shape shape(ndim);
@@ -92,9 +100,9 @@ StateFile StateFile::load(const std::string& path) {
         c.fail("truncated: " + label + " claims more data than the rest of the file");
       numel *= uint64_t(d);
     }
-    Tensor v = Tensor::empty(shape);
-    const char* data = c.take(numel * sizeof(float), label + "'s data");
-    if (numel) std::memcpy(v.data(), data, numel * sizeof(float));
+    Tensor v = Tensor::empty(shape, Device::CPU, dtype);
+    const char* data = c.take(numel * dtype_size(dtype), label + "'s data");
+    if (numel) std::memcpy(v.raw_data(), data, v.bytes());
     f.names_.push_back(name);
     f.tensors_.emplace(std::move(name), v);
   }
