@@ -23,6 +23,8 @@ void add_reconstruct_command(CLI::App& app) {
   CLI::Option* frame_opt = cmd->add_option("--frame", *frame, "For a 4-D input: the frame (0-based) to reconstruct");
   cmd->add_option("--batch", opt->batch, "Slices per forward pass")->capture_default_str();
   cmd->add_option("--device", opt->device, "auto (a GPU when present), cuda or cpu")->capture_default_str();
+  cmd->add_flag("--strict", opt->strict,
+                "An input whose normalised voxels fall well outside [0, 1] is an error instead of a warning");
   cmd->callback([opt, frame, frame_opt] {
     if (frame_opt->count() > 0) opt->frame = *frame;
     const ReconstructResult r = reconstruct(*opt);

@@ -41,19 +41,25 @@ void ReconstructOptions::validate() const {
 }
 
 SlicePipeline pipeline_from_metadata(const CheckpointMetadata& metadata) {
-  io::Normalisation norm;
-  const io::DatasetOptions d = data_options_from_metadata(metadata, &norm).dataset_options();
-  if (!(norm.max > norm.min) || !std::isfinite(norm.min) || !std::isfinite(norm.max))
-    throw std::runtime_error("the checkpoint's normalisation range [" + exact(norm.min) + ", " + exact(norm.max) +
-                             "] is empty or not finite");
+  const io::DatasetOptions d = dataset_options_from_metadata(metadata);
   if (d.axis < 0 || d.axis > 2)
     throw std::runtime_error("the checkpoint's slice axis " + std::to_string(d.axis) + " is not 0, 1 or 2");
   SlicePipeline p;
   p.axis = d.axis;
-  p.normalisation = norm;
+  p.method = d.normalize;
+  p.percentiles = d.percentiles;
+  p.trained = d.normalisation;
   p.pad = d.pad;
   p.pad_multiple = d.pad_multiple;
   return p;
+}
+
+io::Normalisation volume_scaling(const io::Volume& volume, const SlicePipeline& p) {
+  if (io::is_global(p.method)) {
+    if (!p.trained) throw std::logic_error("the global normalisation '" + io::method_name(p.method) + "' without its range");
+    return *p.trained;
+  }
+  return io::volume_normalisation(volume.path, volume.data.data(), int64_t(volume.data.size()), p.method, p.percentiles);
 }
 
 void store_slice(const float* slice, int axis, int64_t index, const std::array<int64_t, 3>& dims, float* volume) {
@@ -70,10 +76,11 @@ Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, 
   const int64_t H = io::padded_size(rows, p.pad_multiple), W = io::padded_size(cols, p.pad_multiple);
   const int64_t top = io::pad_before(rows, H, p.pad), left = io::pad_before(cols, W, p.pad);
   const int64_t n = volume.dims[size_t(p.axis)];
-  const io::Normalisation& norm = p.normalisation;
+  const io::Normalisation norm = volume_scaling(volume, p);
   const Device device = model.config().device;
 
   Reconstruction out;
+  out.scaling = norm;
   out.data.assign(volume.data.size(), 0.0f);
   std::vector<float> in_slice(size_t(rows * cols)), out_slice(size_t(rows * cols));
   double sq_sum = 0;
@@ -87,8 +94,10 @@ Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, 
       float* dst = x.data() + s * H * W;
       float* kept = normalised.data() + s * rows * cols;
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
+        for (int64_t c = 0; c < cols; ++c) {
           kept[r * cols + c] = dst[(r + top) * W + c + left] = norm.apply(in_slice[size_t(r * cols + c)]);
+          out.range_check.add(kept[r * cols + c]);
+        }
     }
     const Var y = model.forward(nullptr, Var(device == Device::CPU ? x : x.to(device)), false);
     const Tensor result = device == Device::CPU ? y.value() : y.value().to(Device::CPU);
@@ -138,6 +147,15 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
   if (non_finite)
     throw io::DatasetError(options.input + ": " + std::to_string(non_finite) +
                            " voxels are NaN or infinite; the model cannot reconstruct them");
+  {
+    // Before minutes of work: a volume the model's scaling maps far outside [0, 1] gets a warning, or with
+    // --strict an error.
+    const io::Normalisation scaling = volume_scaling(volume, pipeline);
+    io::RangeCheck check;
+    for (float v : volume.data) check.add(scaling.apply(v));
+    const auto [lo, hi] = std::minmax_element(volume.data.begin(), volume.data.end());
+    io::enforce_range(options.input, check, pipeline.method, scaling, *lo, *hi, options.strict, stderr);
+  }
 
   const Clock::time_point model_start = Clock::now();
   const Reconstruction rec = reconstruct_volume(model, volume, pipeline);
@@ -161,19 +179,23 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
                    io::padded_size(r.slice_size[1], pipeline.pad_multiple)};
   r.device = device;
   r.mse_normalised = rec.mse_normalised;
+  r.method = pipeline.method;
+  r.scaling = rec.scaling;
   r.rmse = std::sqrt(sq_sum / double(rec.data.size()));
   r.seconds = seconds_since(start);
   return r;
 }
 
 std::string summary_line(const ReconstructResult& r, const std::string& output) {
-  char buf[320];
+  char buf[480];
   std::snprintf(buf, sizeof buf,
                 "reconstructed %lld slices along axis %d (%lldx%lld, padded to %lldx%lld) on %s in %.2f s "
-                "(model %.2f s): RMS error %.4g in intensity units, MSE %.4g normalised; wrote ",
+                "(model %.2f s): RMS error %.4g in intensity units, MSE %.4g normalised ('%s': %.6g .. %.6g%s "
+                "mapped to [0, 1] and back); wrote ",
                 (long long)r.slices, r.axis, (long long)r.slice_size[0], (long long)r.slice_size[1],
                 (long long)r.padded_size[0], (long long)r.padded_size[1], device_name(r.device), r.seconds,
-                r.model_seconds, r.rmse, r.mse_normalised);
+                r.model_seconds, r.rmse, r.mse_normalised, io::method_name(r.method).c_str(), r.scaling.min,
+                r.scaling.max, r.scaling.clip ? ", clipped," : "");
   return buf + output;
 }
 
