@@ -63,6 +63,25 @@ bool write_subset(const TempDir& dir, std::vector<std::string>* paths) {
   return mriae::testing::write_colin_crops(dir, crop, paths);
 }
 
+// The scaling a checkpoint's method gives volume v, worked out here from the metadata's own words: the
+// global methods' stored min and max, or v's min and max, or v's percentiles by numpy's linear rule over
+// the fully sorted voxels.
+io::Normalisation expected_scaling(const CheckpointMetadata& meta, const io::Volume& v) {
+  const std::string method = meta.at("data.normalize");
+  if (method == "train" || method == "all") return {std::stof(meta.at("data.norm_min")), std::stof(meta.at("data.norm_max"))};
+  std::vector<float> sorted(v.data);
+  std::sort(sorted.begin(), sorted.end());
+  if (method == "volume") return {sorted.front(), sorted.back()};
+  REQUIRE(method == "percentile");
+  const std::string bounds = meta.at("data.percentiles");
+  auto at = [&](double p) {
+    const double pos = p / 100 * double(sorted.size() - 1);
+    const size_t i = size_t(pos);
+    return float(sorted[i] + (i + 1 < sorted.size() ? (sorted[i + 1] - sorted[i]) * (pos - double(i)) : 0.0));
+  };
+  return {at(std::stod(bounds.substr(0, bounds.find(',')))), at(std::stod(bounds.substr(bounds.find(',') + 1))), true};
+}
+
 // The model's output for slice `index` along `axis`, computed here from first principles: normalise,
 // zero-pad to the next multiple of 4 with the given placement, one forward pass of one slice, crop,
 // map back. Returns rows x cols, row-major.
@@ -76,7 +95,8 @@ std::vector<float> direct_slice(Autoencoder& model, const io::Volume& v, int axi
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = axis == 0 ? index : r, j = axis == 0 ? r : axis == 1 ? index : c,
                     k = axis == 2 ? index : c;
-      padded[size_t((r + top) * W + c + left)] = (v.at(i, j, k) - norm.min) / (norm.max - norm.min);
+      const float y = (v.at(i, j, k) - norm.min) / (norm.max - norm.min);
+      padded[size_t((r + top) * W + c + left)] = norm.clip ? std::clamp(y, 0.0f, 1.0f) : y;
     }
   const Var y = model.forward(nullptr, Var(Tensor::from_vector({1, 1, H, W}, padded)), false);
   std::vector<float> out(size_t(rows * cols));
@@ -174,8 +194,7 @@ TEST_CASE("reconstruct: a trained model's output in the input's geometry and int
   // The mapping, checked against a forward pass done here, slice by slice, with the checkpoint's scaling.
   Autoencoder model(AutoencoderConfig{});
   const CheckpointMetadata meta = load_checkpoint(o.weights, model, nullptr);
-  io::Normalisation norm;
-  data_options_from_metadata(meta, &norm);
+  const io::Normalisation norm = expected_scaling(meta, in);
   REQUIRE(norm.max > norm.min);
   for (int64_t j : {0, 4, 9})
     CHECK(max_abs_difference(slice_of(out, 1, j), direct_slice(model, in, 1, j, norm, false)) <=
@@ -226,8 +245,7 @@ TEST_CASE("reconstruct: centred padding, every axis, any batch size") {
       const io::Volume out = io::read_volume(o.output);
       REQUIRE(out.dims == in.dims);
       Autoencoder model(AutoencoderConfig{});
-      io::Normalisation norm;
-      data_options_from_metadata(load_checkpoint(o.weights, model, nullptr), &norm);
+      const io::Normalisation norm = expected_scaling(load_checkpoint(o.weights, model, nullptr), in);
       for (int64_t index : {int64_t(0), in.dims[size_t(axis)] - 1})
         CHECK(max_abs_difference(slice_of(out, axis, index),
                                  direct_slice(model, in, axis, index, norm, pad == "centre")) <=
@@ -245,9 +263,8 @@ TEST_CASE("reconstruct: a model that outputs 0.5 everywhere gives the middle of 
   o.output = dir.file("half.hdr");
   o.device = "cpu";
   reconstruct(o);
-  io::Normalisation norm;
   Autoencoder model(AutoencoderConfig{});
-  data_options_from_metadata(load_checkpoint(o.weights, model, nullptr), &norm);
+  const io::Normalisation norm = expected_scaling(load_checkpoint(o.weights, model, nullptr), io::read_volume(vol));
   const io::Volume out = io::read_volume(o.output);
   CHECK(fs::exists(dir.file("half.img")));
   for (float x : out.data) REQUIRE(x == norm.invert(0.5f));
