@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "apps/evaluation.h"
 #include "apps/reconstruct_command.h"
 #include "apps/reconstruction.h"
 #include "apps/run_config.h"
 #include "apps/trainer.h"
 #include "io/nifti_volume.h"
+#include "io/nifti_writer.h"
 #include "model/checkpoint.h"
 #include "tests/colin_subset.h"
 #include "tests/io/io_test_util.h"
@@ -133,13 +135,15 @@ void check_same_geometry(const io::NiftiHeader& a, const io::NiftiHeader& b) {
 // A checkpoint of an untrained model (seeded), with the metadata a run on `data` with these options writes.
 // zero_last: conv11's weights and bias set to 0, so the model outputs sigmoid(0) = 0.5 everywhere.
 std::string untrained_checkpoint(const TempDir& dir, const std::string& data, int axis, const std::string& pad,
-                                 bool zero_last) {
+                                 bool zero_last, const std::string& normalize = "all",
+                                 const std::string& percentiles = "0.5,99.5") {
   DataOptions o;
   o.paths = {data};
   o.axis = axis;
   o.pad = pad;
   o.central = 2;
-  o.normalize = "all";
+  o.normalize = normalize;
+  o.percentiles = percentiles;
   const io::SliceDataset ds = io::build_slice_dataset(o.paths, o.dataset_options());
   CheckpointMetadata meta;
   put_data_metadata(meta, o, ds);
@@ -150,7 +154,7 @@ std::string untrained_checkpoint(const TempDir& dir, const std::string& data, in
       t.zero_();
     }
   }
-  const std::string path = dir.file("untrained_" + std::to_string(axis) + pad + ".safetensors");
+  const std::string path = dir.file("untrained_" + std::to_string(axis) + pad + normalize + ".safetensors");
   save_checkpoint(path, model, nullptr, meta);
   return path;
 }
@@ -353,4 +357,112 @@ TEST_CASE("reconstruct refuses bad inputs with the file to blame, and writes not
   bad.input = dir.file("nan.nii");
   CHECK_THROWS(reconstruct(bad));
   CHECK(io::testing::read_bytes(good.output) == before);
+}
+
+namespace {
+
+// The same volume in other intensity units: a * v + b, float32, with v's geometry.
+std::string write_rescaled(const TempDir& dir, const std::string& source, const std::string& name, float a, float b) {
+  const io::Volume v = io::read_volume(source);
+  std::vector<float> f(v.data);
+  for (float& x : f) x = a * x + b;
+  io::write_volume(dir.file(name), v.header, v.dims, f);
+  return dir.file(name);
+}
+
+}  // namespace
+
+TEST_CASE("reconstruct: per-volume methods map the output back to each volume's own intensity units") {
+  TempDir dir;
+  std::vector<std::string> paths;
+  if (!write_subset(dir, &paths)) return;  // real T1 crops, 0..254
+  const std::string scaled = write_rescaled(dir, paths[0], "scaled.nii.gz", 37, 500);
+  for (const std::string method : {"volume", "percentile"}) {
+    CAPTURE(method);
+    // A model whose output is 0.5 everywhere gives the middle of each volume's own range.
+    ReconstructOptions o;
+    o.weights = untrained_checkpoint(dir, paths[1], 1, "top-left", true, method, "2,98");
+    o.device = "cpu";
+    o.strict = true;  // per-volume scalings never leave [0, 1]
+    Autoencoder model(AutoencoderConfig{});
+    const CheckpointMetadata meta = load_checkpoint(o.weights, model, nullptr);
+    for (const std::string& in_path : {paths[0], scaled}) {
+      o.input = in_path;
+      o.output = dir.file("half_" + method + ".nii");
+      const ReconstructResult r = reconstruct(o);
+      const io::Volume in = io::read_volume(in_path);
+      const io::Normalisation own = expected_scaling(meta, in);
+      CHECK(r.scaling.min == doctest::Approx(own.min).epsilon(1e-6));
+      CHECK(r.scaling.max == doctest::Approx(own.max).epsilon(1e-6));
+      const float mid = 0.5f * (own.min + own.max);
+      for (float x : io::read_volume(o.output).data) REQUIRE(x == doctest::Approx(mid).epsilon(1e-5));
+    }
+    // Any model: the scaled volume's reconstruction is the original's in the new units.
+    o.weights = untrained_checkpoint(dir, paths[1], 1, "top-left", false, method, "2,98");
+    o.input = paths[0];
+    o.output = dir.file("a.nii");
+    reconstruct(o);
+    o.input = scaled;
+    o.output = dir.file("b.nii");
+    reconstruct(o);
+    const io::Volume a = io::read_volume(dir.file("a.nii")), b = io::read_volume(dir.file("b.nii"));
+    const auto [lo, hi] = std::minmax_element(a.data.begin(), a.data.end());
+    REQUIRE(*hi > *lo);
+    double worst = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, std::abs(37.0 * a.data[i] + 500 - b.data[i]));
+    CHECK(worst <= 1e-4 * 37 * (*hi - *lo));
+  }
+}
+
+TEST_CASE("reconstruct: an old checkpoint, carrying min and max, scales as it always did; --strict refuses "
+          "a volume outside its range") {
+  TempDir dir;
+  std::vector<std::string> paths;
+  if (!write_subset(dir, &paths)) return;  // real T1 crops, 0..254, slices 38 x 42 along axis 1
+  const std::string vol = paths[0];
+  // The metadata as mriae wrote it before the per-volume methods: the method and its two numbers.
+  const CheckpointMetadata old = {{"data.paths", "[\"" + vol + "\"]"}, {"data.axis", "1"},    {"data.slices", ""},
+                                  {"data.central", "2"},                {"data.normalize", "train"},
+                                  {"data.pad", "top-left"},             {"data.split", "slices"},
+                                  {"data.val_fraction", "0.2"},         {"data.seed", "13"},
+                                  {"data.height", "40"},                {"data.width", "44"},
+                                  {"data.norm_min", "-100"},            {"data.norm_max", "900"}};
+  const std::string weights = dir.file("old.safetensors");
+  save_checkpoint(weights, Autoencoder(AutoencoderConfig{}), nullptr, old);
+  ReconstructOptions o;
+  o.weights = weights;
+  o.input = vol;
+  o.output = dir.file("out.nii");
+  o.device = "cpu";
+  o.strict = true;  // 0..254 lies inside -100..900
+  const ReconstructResult r = reconstruct(o);
+  CHECK(r.method == io::NormalizeMethod::Training);
+  CHECK(r.scaling.min == -100.0f);
+  CHECK(r.scaling.max == 900.0f);
+  const io::Volume in = io::read_volume(vol), out = io::read_volume(o.output);
+  Autoencoder model(AutoencoderConfig{});
+  load_checkpoint(weights, model, nullptr);
+  for (int64_t j : {0, 9})
+    CHECK(max_abs_difference(slice_of(out, 1, j), direct_slice(model, in, 1, j, {-100, 900}, false)) <= 1e-5 * 1000);
+
+  // evaluate reads it too, with the same scaling.
+  EvalOptions e;
+  e.weights = weights;
+  e.subset = "all";
+  e.out_dir = dir.file("eval");
+  e.figure_slices = 0;
+  e.device = "cpu";
+  const EvalResult er = evaluate(e, nullptr);
+  REQUIRE(er.volumes.size() == 1);
+  CHECK(er.volumes[0].scaling.min == -100.0f);
+  CHECK(er.volumes[0].scaling.max == 900.0f);
+
+  // The same volume in units 37 x + 500 lies far outside: an error naming it with --strict, nothing written.
+  o.input = write_rescaled(dir, vol, "x37.nii", 37, 500);
+  o.output = dir.file("out37.nii");
+  CHECK_THROWS_WITH_AS(reconstruct(o), doctest::Contains((o.input + ": 100.0% of its voxels").c_str()), io::DatasetError);
+  CHECK_FALSE(fs::exists(o.output));
+  o.strict = false;  // a warning on stderr, and the (meaningless) reconstruction
+  reconstruct(o);
+  CHECK(fs::exists(o.output));
 }
