@@ -40,7 +40,10 @@ std::vector<float> reconstruct(Autoencoder& model, const std::vector<float>& in,
 double mse_over(const std::vector<float>& a, const std::vector<float>& b, const std::vector<int64_t>& at, int64_t plane) {
   double sum = 0;
   for (int64_t i : at)
-    for (int64_t k = i * plane; k < (i + 1) * plane; ++k) sum += (double(a[size_t(k)]) - b[size_t(k)]) * (double(a[size_t(k)]) - b[size_t(k)]);
+    for (int64_t k = i * plane; k < (i + 1) * plane; ++k) {
+      const double e = double(a[size_t(k)]) - b[size_t(k)];
+      sum += e * e;
+    }
   return sum / (double(at.size()) * double(plane));
 }
 
@@ -62,9 +65,12 @@ NoiseResult noise_scores(double sigma, const std::vector<float>& noisy, const st
 }
 
 nlohmann::json scores_json(const Scores& s) {
-  nlohmann::json j = {{"slices", s.slices}, {"clean", {{"psnr_db", s.psnr}, {"ssim", s.ssim}}}, {"noisy", nlohmann::json::array()}};
+  nlohmann::json j = {{"slices", s.slices},
+                      {"clean", {{"psnr_db", s.psnr}, {"ssim", s.ssim}}},
+                      {"noisy", nlohmann::json::array()}};
   for (auto& nr : s.noisy)
-    j["noisy"].push_back({{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input}});
+    j["noisy"].push_back(
+        {{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input}});
   return j;
 }
 
@@ -291,8 +297,8 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
     for (int64_t i = 0; i < k; ++i) {
       picks.push_back(i * n / k);
       const io::SliceRef& ref = ds.refs[size_t(indices[size_t(picks.back())])];
-      // Two lines, the file name shortened to the tile's width (about 7 px a character at this font).
-      col_names.push_back(shorten_title(fs::path(ds.subjects[size_t(ref.subject)].path).filename().string(), 25) +
+      // Two lines; the name shortened to fit a 180 px tile (about 7 px a character, with room for wide ones).
+      col_names.push_back(shorten_title(fs::path(ds.subjects[size_t(ref.subject)].path).filename().string(), 22) +
                           "\nslice " + std::to_string(ref.index));
     }
     std::vector<const std::vector<float>*> rows = {&clean, &rec};

@@ -74,7 +74,8 @@ void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::Sl
   m["data.seed"] = std::to_string(o.seed);
   m["data.height"] = std::to_string(d.slices.height());
   m["data.width"] = std::to_string(d.slices.width());
-  if (d.method == io::NormalizeMethod::Percentile) m["data.percentiles"] = io::percentiles_text(io::parse_percentiles(o.percentiles));
+  if (d.method == io::NormalizeMethod::Percentile)
+    m["data.percentiles"] = io::percentiles_text(io::parse_percentiles(o.percentiles));
   if (io::is_global(d.method)) {
     m["data.norm_min"] = exact(d.normalisation.min);
     m["data.norm_max"] = exact(d.normalisation.max);

@@ -60,8 +60,9 @@ double evaluate_loss(Autoencoder& model, io::BatchLoader& loader) {
 }
 
 bool same_normalisation(const io::DatasetOptions& a, const io::DatasetOptions& b) {
-  return a.normalize == b.normalize && (a.normalize != io::NormalizeMethod::Percentile ||
-                                        (a.percentiles.lower == b.percentiles.lower && a.percentiles.upper == b.percentiles.upper));
+  if (a.normalize != b.normalize) return false;
+  return a.normalize != io::NormalizeMethod::Percentile ||
+         (a.percentiles.lower == b.percentiles.lower && a.percentiles.upper == b.percentiles.upper);
 }
 
 nlohmann::json config_json(const TrainOptions& o, Device device, const io::SliceDataset& d) {
