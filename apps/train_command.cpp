@@ -20,8 +20,9 @@ void add_data_options(CLI::App& cmd, DataOptions& d) {
   cmd.add_option("--central", d.central, "How many central slices to take when --slices is not given")
       ->capture_default_str();
   cmd.add_option("--normalize", d.normalize,
-                 "Intensity scaling to [0, 1]: each 'volume' by its own min and max, each by its own 'percentile's "
-                 "(clipped), or one min and max over the 'train' slices or over 'all' of them (the tutorial)")
+                 "Intensity scaling to [0, 1]: 'percentile' (each volume clipped to its own --percentiles, then "
+                 "scaled), 'volume' (each by its own min and max), or one min and max over the 'train' slices or "
+                 "over 'all' of them (the tutorial). The checkpoint carries it to evaluate and reconstruct")
       ->capture_default_str();
   cmd.add_option("--percentiles", d.percentiles, "LOW,HIGH: the bounds of --normalize percentile")->capture_default_str();
   cmd.add_flag("--strict", d.strict,
