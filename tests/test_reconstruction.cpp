@@ -417,7 +417,7 @@ TEST_CASE("reconstruct: per-volume methods map the output back to each volume's 
   }
 }
 
-TEST_CASE("reconstruct: an old checkpoint, carrying min and max, scales as it always did; --strict refuses "
+TEST_CASE("reconstruct: an old checkpoint, carrying min and max, scales as it always did, and --strict refuses "
           "a volume outside its range") {
   TempDir dir;
   std::vector<std::string> paths;

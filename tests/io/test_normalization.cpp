@@ -49,7 +49,7 @@ TEST_CASE("percentile follows numpy's linear interpolation between order statist
   CHECK(percentile(one.data(), 1, 99.5) == 42.0);
 }
 
-TEST_CASE("per-volume scalings: min and max, or clipped percentiles; constant data names the file") {
+TEST_CASE("per-volume scalings: min and max, or clipped percentiles, and constant data names the file") {
   // 1000 values 0..999 and one bright outlier, as a few hot voxels in a scan.
   std::vector<float> v(1001);
   for (int i = 0; i < 1000; ++i) v[size_t(i)] = float(i);
