@@ -71,12 +71,16 @@ void store_slice(const float* slice, int axis, int64_t index, const std::array<i
 }
 
 Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p) {
+  return reconstruct_volume(model, volume, p, volume_scaling(volume, p));
+}
+
+Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p,
+                                  const io::Normalisation& norm) {
   if (p.batch <= 0) throw std::invalid_argument("reconstruct_volume: batch " + std::to_string(p.batch));
   const auto [rows, cols] = io::slice_shape(volume.dims, p.axis);
   const int64_t H = io::padded_size(rows, p.pad_multiple), W = io::padded_size(cols, p.pad_multiple);
   const int64_t top = io::pad_before(rows, H, p.pad), left = io::pad_before(cols, W, p.pad);
   const int64_t n = volume.dims[size_t(p.axis)];
-  const io::Normalisation norm = volume_scaling(volume, p);
   const Device device = model.config().device;
 
   Reconstruction out;
@@ -147,10 +151,10 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
   if (non_finite)
     throw io::DatasetError(options.input + ": " + std::to_string(non_finite) +
                            " voxels are NaN or infinite; the model cannot reconstruct them");
+  // Before minutes of work: a volume the model's scaling maps far outside [0, 1] gets a warning, or with
+  // --strict an error.
+  const io::Normalisation scaling = volume_scaling(volume, pipeline);
   {
-    // Before minutes of work: a volume the model's scaling maps far outside [0, 1] gets a warning, or with
-    // --strict an error.
-    const io::Normalisation scaling = volume_scaling(volume, pipeline);
     io::RangeCheck check;
     for (float v : volume.data) check.add(scaling.apply(v));
     const auto [lo, hi] = std::minmax_element(volume.data.begin(), volume.data.end());
@@ -158,7 +162,7 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
   }
 
   const Clock::time_point model_start = Clock::now();
-  const Reconstruction rec = reconstruct_volume(model, volume, pipeline);
+  const Reconstruction rec = reconstruct_volume(model, volume, pipeline, scaling);
   ReconstructResult r;
   r.model_seconds = seconds_since(model_start);
 

@@ -63,6 +63,10 @@ struct Reconstruction {
 // then mapped back by the inverse of the volume's scaling (volume_scaling): into its own intensity units.
 // Normalised values outside [0, 1] (a global scaling meeting a brighter volume) go through as they are.
 Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p);
+// The same with the volume's scaling already worked out (volume_scaling), so a caller that checked it first
+// need not sort the volume again for its percentiles.
+Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p,
+                                  const io::Normalisation& scaling);
 
 // The inverse of io::extract_slice: writes a rows x cols slice (row-major, io::slice_shape's layout) into
 // slice `index` along `axis` of an x-fastest volume of size dims.
