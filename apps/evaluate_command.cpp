@@ -28,6 +28,8 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--batch", opt->batch, "Slices per forward pass")->capture_default_str();
   cmd->add_option("--device", opt->device, "auto (a GPU when present), cuda or cpu")->capture_default_str();
   cmd->add_option("--dtype", opt->dtype, "float32, or float64 (CPU only)")->capture_default_str();
+  cmd->add_flag("--strict", opt->strict,
+                "A volume whose normalised voxels fall well outside [0, 1] is an error instead of a warning");
   cmd->callback([opt, inputs] {
     if (!inputs->empty()) opt->data = expand_data_paths(*inputs);
     const EvalResult r = evaluate(*opt, stdout);

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "io/normalization.h"
+
 namespace mriae {
 
 struct EvalOptions {
@@ -20,6 +22,7 @@ struct EvalOptions {
   int64_t batch = 32;
   std::string device = "auto";
   std::string dtype = "float32";  // the model's; "float64" runs on the CPU only
+  bool strict = false;              // a volume outside the model's intensity range is an error, not a warning
 
   void validate() const;
 };
@@ -30,12 +33,31 @@ struct NoiseResult {
   double psnr = 0, ssim = 0;       // reconstructions of the noisy slices against the clean ones
 };
 
-struct EvalResult {
+// The scores of a set of slices: every evaluated slice pooled, or one volume's. PSNR is that of the mean
+// squared error over all their pixels; SSIM the mean over slices.
+struct Scores {
   int64_t slices = 0;
   double psnr = 0, ssim = 0;       // clean reconstructions
-  std::vector<NoiseResult> noisy;
-  std::vector<std::string> figures;  // the PNGs drawn
+  std::vector<NoiseResult> noisy;  // one per sigma, in the order asked
 };
+
+struct VolumeScores : Scores {
+  std::string path;
+  io::Normalisation scaling;       // what its intensities were mapped to [0, 1] with
+  double outside_fraction = 0;     // of its voxels normalised beyond [-0.05, 1.05]
+};
+
+struct EvalResult : Scores {
+  std::vector<VolumeScores> volumes;  // in the order of the data set, each with at least one slice evaluated
+  std::vector<std::string> figures;   // the PNGs drawn
+};
+
+// The console table of per-volume scores (one row a volume, then the pooled row; PSNR/SSIM per sigma).
+std::string volume_table(const EvalResult& result);
+
+// A figure title that fits `max_chars`: kept whole when short enough, otherwise its middle replaced by
+// "..." so both the start and the end of a file name stay readable.
+std::string shorten_title(const std::string& title, size_t max_chars);
 
 EvalResult evaluate(const EvalOptions& options, std::FILE* console);
 

@@ -19,6 +19,21 @@ std::string gnuplot_quote(const std::string& path) {
   return q + "'";
 }
 
+std::string gnuplot_text(const std::string& text) {
+  // Single-quoted pieces (gnuplot expands backquotes inside double quotes, never inside single ones), one per
+  // line, joined by a double-quoted newline.
+  std::string out, line;
+  for (char c : text) {
+    if (c != '\n') {
+      line += c;
+      continue;
+    }
+    out += gnuplot_quote(line) + ".\"\\n\".";
+    line.clear();
+  }
+  return out + gnuplot_quote(line);
+}
+
 bool run_gnuplot(const std::string& script_text, const std::string& script_path, std::string* why) {
   {
     std::ofstream g(script_path);

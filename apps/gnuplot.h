@@ -11,4 +11,8 @@ bool run_gnuplot(const std::string& script_text, const std::string& script_path,
 // A path quoted for a gnuplot string literal.
 std::string gnuplot_quote(const std::string& path);
 
+// Text for a title or label as a gnuplot string expression: shown verbatim (with the terminal's noenhanced
+// option nothing in it is markup), each '\n' a line break.
+std::string gnuplot_text(const std::string& text);
+
 }  // namespace mriae

@@ -43,20 +43,26 @@ void ReconstructOptions::validate() const {
 }
 
 SlicePipeline pipeline_from_metadata(const CheckpointMetadata& metadata) {
-  io::Normalisation norm;
-  const io::DatasetOptions d = data_options_from_metadata(metadata, &norm).dataset_options();
-  if (!(norm.max > norm.min) || !std::isfinite(norm.min) || !std::isfinite(norm.max))
-    throw std::runtime_error("the checkpoint's normalisation range [" + exact(norm.min) + ", " + exact(norm.max) +
-                             "] is empty or not finite");
+  const io::DatasetOptions d = dataset_options_from_metadata(metadata);
   if (d.axis < 0 || d.axis > 2)
     throw std::runtime_error("the checkpoint's slice axis " + std::to_string(d.axis) + " is not 0, 1 or 2");
   SlicePipeline p;
   p.axis = d.axis;
-  p.normalisation = norm;
+  p.method = d.normalize;
+  p.percentiles = d.percentiles;
+  p.trained = d.normalisation;
   p.pad = d.pad;
   p.pad_multiple = d.pad_multiple;
   p.conform = d.conform;
   return p;
+}
+
+io::Normalisation volume_scaling(const io::Volume& volume, const SlicePipeline& p) {
+  if (io::is_global(p.method)) {
+    if (!p.trained) throw std::logic_error("the global normalisation '" + io::method_name(p.method) + "' without its range");
+    return *p.trained;
+  }
+  return io::volume_normalisation(volume.path, volume.data.data(), int64_t(volume.data.size()), p.method, p.percentiles);
 }
 
 void store_slice(const float* slice, int axis, int64_t index, const std::array<int64_t, 3>& dims, float* volume) {
@@ -68,15 +74,20 @@ void store_slice(const float* slice, int axis, int64_t index, const std::array<i
 }
 
 Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p) {
+  return reconstruct_volume(model, volume, p, volume_scaling(volume, p));
+}
+
+Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, const SlicePipeline& p,
+                                  const io::Normalisation& norm) {
   if (p.batch <= 0) throw std::invalid_argument("reconstruct_volume: batch " + std::to_string(p.batch));
   const auto [rows, cols] = io::slice_shape(volume.dims, p.axis);
   const int64_t H = io::padded_size(rows, p.pad_multiple), W = io::padded_size(cols, p.pad_multiple);
   const int64_t top = io::pad_before(rows, H, p.pad), left = io::pad_before(cols, W, p.pad);
   const int64_t n = volume.dims[size_t(p.axis)];
-  const io::Normalisation& norm = p.normalisation;
   const Device device = model.config().device;
 
   Reconstruction out;
+  out.scaling = norm;
   out.data.assign(volume.data.size(), 0.0f);
   std::vector<float> in_slice(size_t(rows * cols)), out_slice(size_t(rows * cols));
   double sq_sum = 0;
@@ -90,8 +101,10 @@ Reconstruction reconstruct_volume(Autoencoder& model, const io::Volume& volume, 
       float* dst = x.data() + s * H * W;
       float* kept = normalised.data() + s * rows * cols;
       for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
+        for (int64_t c = 0; c < cols; ++c) {
           kept[r * cols + c] = dst[(r + top) * W + c + left] = norm.apply(in_slice[size_t(r * cols + c)]);
+          out.range_check.add(kept[r * cols + c]);
+        }
     }
     const Var y = model.forward(nullptr, Var(model.input(x)), false);
     // A float64 model's output is rounded to float32 here, the type of the volume written out.
@@ -146,7 +159,6 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
   if (non_finite)
     throw io::DatasetError(options.input + ": " + std::to_string(non_finite) +
                            " voxels are NaN or infinite; the model cannot reconstruct them");
-
   ReconstructResult r;
   std::optional<io::ConformedVolume> conformed;
   if (pipeline.conform) {
@@ -154,9 +166,19 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
     r.conformed = true;
     r.warning = conformed->warning;
   }
+  // The model sees the conformed volume, so it is scaled as training scaled it: from the conformed voxels.
   const io::Volume& seen = conformed ? conformed->volume : volume;
+  // Before minutes of work: a volume the model's scaling maps far outside [0, 1] gets a warning, or with
+  // --strict an error.
+  const io::Normalisation scaling = volume_scaling(seen, pipeline);
+  {
+    io::RangeCheck check;
+    for (float v : seen.data) check.add(scaling.apply(v));
+    const auto [lo, hi] = std::minmax_element(seen.data.begin(), seen.data.end());
+    io::enforce_range(options.input, check, pipeline.method, scaling, *lo, *hi, options.strict, stderr);
+  }
   const Clock::time_point model_start = Clock::now();
-  Reconstruction rec = reconstruct_volume(model, seen, pipeline);
+  Reconstruction rec = reconstruct_volume(model, seen, pipeline, scaling);
   r.model_seconds = seconds_since(model_start);
   if (conformed) rec.data = io::unconform(rec.data, *conformed, pipeline.conform->interpolation);
 
@@ -177,19 +199,24 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
                    io::padded_size(r.slice_size[1], pipeline.pad_multiple)};
   r.device = device;
   r.mse_normalised = rec.mse_normalised;
+  r.method = pipeline.method;
+  r.scaling = rec.scaling;
   r.rmse = std::sqrt(sq_sum / double(rec.data.size()));
   r.seconds = seconds_since(start);
   return r;
 }
 
 std::string summary_line(const ReconstructResult& r, const std::string& output) {
-  char buf[400];
+  char buf[480];
   std::snprintf(buf, sizeof buf,
                 "reconstructed %lld slices along axis %d%s (%lldx%lld, padded to %lldx%lld) on %s in %.2f s "
-                "(model %.2f s): RMS error %.4g in intensity units, MSE %.4g normalised; wrote ",
-                (long long)r.slices, r.axis, r.conformed ? " of the conformed volume" : "", (long long)r.slice_size[0], (long long)r.slice_size[1],
+                "(model %.2f s): RMS error %.4g in intensity units, MSE %.4g normalised ('%s': %.6g .. %.6g%s "
+                "mapped to [0, 1] and back); wrote ",
+                (long long)r.slices, r.axis, r.conformed ? " of the conformed volume" : "", (long long)r.slice_size[0],
+                (long long)r.slice_size[1],
                 (long long)r.padded_size[0], (long long)r.padded_size[1], device_name(r.device), r.seconds,
-                r.model_seconds, r.rmse, r.mse_normalised);
+                r.model_seconds, r.rmse, r.mse_normalised, io::method_name(r.method).c_str(), r.scaling.min,
+                r.scaling.max, r.scaling.clip ? ", clipped," : "");
   return buf + output;
 }
 

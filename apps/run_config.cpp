@@ -27,8 +27,8 @@ void DataOptions::validate() const {
   if (paths.empty()) throw std::invalid_argument("--data: no input volume given");
   if (axis < 0 || axis > 2) throw std::invalid_argument("--axis must be 0, 1 or 2, not " + std::to_string(axis));
   if (central <= 0) throw std::invalid_argument("--central must be positive");
-  if (normalize != "train" && normalize != "all")
-    throw std::invalid_argument("--normalize must be 'train' or 'all', not '" + normalize + "'");
+  io::parse_method(normalize);  // throw with their own messages
+  io::parse_percentiles(percentiles);
   if (pad != "top-left" && pad != "centre")
     throw std::invalid_argument("--pad must be 'top-left' or 'centre', not '" + pad + "'");
   if (split != "slices" && split != "subjects")
@@ -55,7 +55,8 @@ io::DatasetOptions DataOptions::dataset_options() const {
   o.axis = axis;
   if (!slices.empty()) o.range = io::parse_slice_range(slices);
   o.central_count = central;
-  o.normalize_over = normalize == "all" ? io::NormalizeOver::All : io::NormalizeOver::Training;
+  o.normalize = io::parse_method(normalize);
+  o.percentiles = io::parse_percentiles(percentiles);
   o.pad = pad == "centre" ? io::PadPlacement::Centred : io::PadPlacement::TopLeft;
   o.split.mode = split == "subjects" ? io::SplitMode::Subjects : io::SplitMode::Slices;
   o.split.validation_fraction = val_fraction;
@@ -91,11 +92,15 @@ void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::Sl
   m["data.interp"] = o.interp;
   m["data.height"] = std::to_string(d.slices.height());
   m["data.width"] = std::to_string(d.slices.width());
-  m["data.norm_min"] = exact(d.normalisation.min);
-  m["data.norm_max"] = exact(d.normalisation.max);
+  if (d.method == io::NormalizeMethod::Percentile)
+    m["data.percentiles"] = io::percentiles_text(io::parse_percentiles(o.percentiles));
+  if (io::is_global(d.method)) {
+    m["data.norm_min"] = exact(d.normalisation.min);
+    m["data.norm_max"] = exact(d.normalisation.max);
+  }
 }
 
-DataOptions data_options_from_metadata(const CheckpointMetadata& m, io::Normalisation* normalisation) {
+DataOptions data_options_from_metadata(const CheckpointMetadata& m) {
   DataOptions o;
   o.paths = nlohmann::json::parse(get(m, "data.paths")).get<std::vector<std::string>>();
   o.axis = std::stoi(get(m, "data.axis"));
@@ -113,11 +118,36 @@ DataOptions data_options_from_metadata(const CheckpointMetadata& m, io::Normalis
     o.voxel = std::stod(get(m, "data.voxel"));
     o.interp = get(m, "data.interp");
   }
-  if (normalisation) {
-    normalisation->min = std::stof(get(m, "data.norm_min"));
-    normalisation->max = std::stof(get(m, "data.norm_max"));
+  if (auto p = m.find("data.percentiles"); p != m.end()) o.percentiles = p->second;
+  try {
+    io::parse_method(o.normalize);
+    io::parse_percentiles(o.percentiles);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string("checkpoint metadata: ") + e.what());
   }
   return o;
+}
+
+std::optional<io::Normalisation> trained_normalisation(const CheckpointMetadata& m) {
+  if (!io::is_global(io::parse_method(get(m, "data.normalize")))) return std::nullopt;
+  io::Normalisation n;
+  n.min = std::stof(get(m, "data.norm_min"));
+  n.max = std::stof(get(m, "data.norm_max"));
+  if (!(n.max > n.min) || !std::isfinite(n.min) || !std::isfinite(n.max))
+    throw std::runtime_error("the checkpoint's normalisation range [" + exact(n.min) + ", " + exact(n.max) +
+                             "] is empty or not finite");
+  return n;
+}
+
+io::DatasetOptions dataset_options_from_metadata(const CheckpointMetadata& m) {
+  io::DatasetOptions d = data_options_from_metadata(m).dataset_options();
+  d.normalisation = trained_normalisation(m);
+  return d;
+}
+
+void check_normalised_ranges(const io::SliceDataset& d, bool strict, std::FILE* console) {
+  for (const io::SubjectInfo& s : d.subjects)
+    io::enforce_range(s.path, s.range_check, d.method, s.scaling, s.min, s.max, strict, console);
 }
 
 }  // namespace mriae

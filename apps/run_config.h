@@ -2,6 +2,7 @@
 // What a training run is made of, as the command line gives it, and its round trip through checkpoint
 // metadata: evaluate, reconstruct and --resume rebuild exactly the data set a run trained on.
 #include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,7 +17,12 @@ struct DataOptions {
   int axis = 1;
   std::string slices;      // "start:stop", or empty for the central `central` slices
   int64_t central = 51;
-  std::string normalize = "train";  // "train" (min and max of the training slices) or "all" (the tutorial)
+  // "percentile" (each volume clipped to its own `percentiles`, then scaled: the default, chosen by the
+  // held-out scan's PSNR, see the README), "volume" (each by its own min and max), "train" (one min and max
+  // over the training slices) or "all" (over every slice: the tutorial).
+  std::string normalize = "percentile";
+  std::string percentiles = "0.5,99.5";
+  bool strict = false;  // a volume whose normalised voxels fall well outside [0, 1] is an error, not a warning
   std::string pad = "top-left";     // "top-left" (the tutorial) or "centre"
   std::string split = "slices";     // "slices" (the tutorial) or "subjects"
   double val_fraction = 0.2;
@@ -51,11 +57,24 @@ struct TrainOptions {
   void validate() const;
 };
 
-// The data set's description for checkpoint metadata (options, normalisation, padded size).
+// The data set's description for checkpoint metadata (options, the normalisation method, padded size).
+// The method is what new data needs: data.normalize names it, data.percentiles gives the percentile
+// method's bounds, and only the global methods (train, all) add the scaling they fixed, data.norm_min and
+// data.norm_max.
 void put_data_metadata(CheckpointMetadata& meta, const DataOptions& options, const io::SliceDataset& dataset);
-// The options a checkpoint's run used; its normalisation goes into dataset_options().normalisation so new
-// data is scaled as the training data was.
-DataOptions data_options_from_metadata(const CheckpointMetadata& meta, io::Normalisation* normalisation);
+// The options a checkpoint's run used. Checkpoints written before the per-volume methods carry
+// data.normalize "train" or "all" with their min and max, and read as they always did.
+DataOptions data_options_from_metadata(const CheckpointMetadata& meta);
+// The global methods' scaling as the run fixed it (data.norm_min, data.norm_max); nullopt for the per-volume
+// methods, which scale each volume by its own statistics. Throws on an empty or non-finite range.
+std::optional<io::Normalisation> trained_normalisation(const CheckpointMetadata& meta);
+// How new data is prepared for a checkpoint's model: its run's dataset options, with the trained scaling
+// filled in for the global methods, so that every volume is scaled by the method the model was trained with.
+io::DatasetOptions dataset_options_from_metadata(const CheckpointMetadata& meta);
+
+// A volume whose normalised voxels fall well outside [0, 1] (io::RangeCheck): a warning on `console`, or an
+// io::DatasetError naming the file with strict.
+void check_normalised_ranges(const io::SliceDataset& dataset, bool strict, std::FILE* console);
 
 // Exact text for doubles and floats in metadata.
 std::string exact(double v);

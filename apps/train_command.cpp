@@ -22,8 +22,13 @@ void add_data_options(CLI::App& cmd, DataOptions& d) {
   cmd.add_option("--central", d.central, "How many central slices to take when --slices is not given")
       ->capture_default_str();
   cmd.add_option("--normalize", d.normalize,
-                 "Min-max normalisation over the 'train' slices or over 'all' of them (the tutorial)")
+                 "Intensity scaling to [0, 1]: 'percentile' (each volume clipped to its own --percentiles, then "
+                 "scaled), 'volume' (each by its own min and max), or one min and max over the 'train' slices or "
+                 "over 'all' of them (the tutorial). The checkpoint carries it to evaluate and reconstruct")
       ->capture_default_str();
+  cmd.add_option("--percentiles", d.percentiles, "LOW,HIGH: the bounds of --normalize percentile")->capture_default_str();
+  cmd.add_flag("--strict", d.strict,
+               "A volume whose normalised voxels fall well outside [0, 1] is an error instead of a warning");
   cmd.add_option("--pad", d.pad, "Zero padding to a multiple of 4: 'top-left' (the tutorial) or 'centre'")
       ->capture_default_str();
   cmd.add_option("--split", d.split, "Validation split by 'slices' (the tutorial) or whole 'subjects'")

@@ -60,13 +60,23 @@ double evaluate_loss(Autoencoder& model, io::BatchLoader& loader) {
   return sum / double(n);
 }
 
+bool same_normalisation(const io::DatasetOptions& a, const io::DatasetOptions& b) {
+  if (a.normalize != b.normalize) return false;
+  return a.normalize != io::NormalizeMethod::Percentile ||
+         (a.percentiles.lower == b.percentiles.lower && a.percentiles.upper == b.percentiles.upper);
+}
+
 nlohmann::json config_json(const TrainOptions& o, Device device, const io::SliceDataset& d) {
   return {{"data",
            {{"paths", o.data.paths},
             {"axis", o.data.axis},
             {"slices", o.data.slices.empty() ? "central " + std::to_string(o.data.central) : o.data.slices},
             {"normalize", o.data.normalize},
-            {"normalisation", {{"min", d.normalisation.min}, {"max", d.normalisation.max}}},
+            {"normalisation", io::is_global(d.method)
+                                  ? nlohmann::json{{"min", d.normalisation.min}, {"max", d.normalisation.max}}
+                              : d.method == io::NormalizeMethod::Percentile
+                                  ? nlohmann::json{{"per_volume", "percentiles"}, {"percentiles", o.data.percentiles}}
+                                  : nlohmann::json{{"per_volume", "min and max"}}},
             {"pad", o.data.pad},
             {"slice_size", {d.slices.height(), d.slices.width()}},
             {"split", o.data.split},
@@ -110,19 +120,20 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
   io::DatasetOptions dopts = options.data.dataset_options();
   if (!options.resume.empty()) {
     const CheckpointMetadata meta = load_checkpoint(options.resume, model, &optimizer);
-    io::Normalisation norm;
-    const DataOptions saved = data_options_from_metadata(meta, &norm);
+    const DataOptions saved = data_options_from_metadata(meta);
     if (saved.paths != options.data.paths || saved.axis != options.data.axis || saved.slices != options.data.slices ||
         saved.split != options.data.split || saved.seed != options.data.seed ||
         saved.val_fraction != options.data.val_fraction || saved.pad != options.data.pad ||
         saved.conform != options.data.conform ||
-        (saved.conform && (saved.voxel != options.data.voxel || saved.interp != options.data.interp)))
+        (saved.conform && (saved.voxel != options.data.voxel || saved.interp != options.data.interp)) ||
+        !same_normalisation(saved.dataset_options(), dopts))
       throw std::invalid_argument(options.resume + ": was trained on other data or data options; resume with the same --data, "
-                                  "--axis, --slices, --split, --val-fraction, --pad, --seed and conform options");
+                                  "--axis, --slices, --split, --val-fraction, --pad, --normalize, --percentiles, --seed "
+                                  "and conform options (it used --normalize " + saved.normalize + ")");
     if (std::stoll(meta.at("train.batch")) != options.batch)
       throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +
                                   "; resuming with another batch size would not continue the same run");
-    dopts.normalisation = norm;  // the scaling the weights were trained with
+    dopts.normalisation = trained_normalisation(meta);  // the scaling the weights were trained with
     pos.epochs_done = std::stoll(meta.at("train.epochs_done"));
     pos.batches_done = std::stoll(meta.at("train.batches_done"));
     pos.loss_sum = std::stod(meta.at("train.loss_sum"));
@@ -132,6 +143,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
   }
   const io::SliceDataset data = io::build_slice_dataset(options.data.paths, dopts);
   for (const std::string& w : data.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
+  check_normalised_ranges(data, options.data.strict, console);
   if (data.slices.height() % 4 || data.slices.width() % 4)
     throw std::logic_error("slices are not padded to a multiple of 4");
 

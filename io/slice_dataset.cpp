@@ -80,6 +80,8 @@ RawSlices take_slices(const std::string& path, const DatasetOptions& opt) {
     extract_slice(vol, opt.axis, s, raw.values.data() + (s - r.start) * per_slice);
   raw.info.header = vol.header;
   raw.info.conform_warning = std::move(conform_warning);
+  if (!is_global(opt.normalize))
+    raw.info.scaling = volume_normalisation(path, vol.data.data(), int64_t(vol.data.size()), opt.normalize, opt.percentiles);
   return raw;
 }
 
@@ -180,14 +182,19 @@ SliceDataset build_slice_dataset(const std::vector<std::string>& paths, const Da
   }
   ds.split = split_dataset(subject_of, int32_t(raw.size()), opt.split);
 
-  if (opt.normalisation) {
+  ds.method = opt.normalize;
+  if (!is_global(opt.normalize)) {
+    if (opt.normalisation)
+      throw std::invalid_argument("a fixed normalisation range was given with the per-volume method '" +
+                                  method_name(opt.normalize) + "'");
+  } else if (opt.normalisation) {
     ds.normalisation = *opt.normalisation;
     if (!(ds.normalisation.max > ds.normalisation.min) || !std::isfinite(ds.normalisation.min) ||
         !std::isfinite(ds.normalisation.max))
       throw std::invalid_argument("normalisation range [" + std::to_string(ds.normalisation.min) + ", " +
                                   std::to_string(ds.normalisation.max) + "] is empty or not finite");
   } else {
-    const bool all = opt.normalize_over == NormalizeOver::All;
+    const bool all = opt.normalize == NormalizeMethod::All;
     float lo = std::numeric_limits<float>::infinity(), hi = -lo;
     auto include = [&](int64_t n) {
       const RawSlices& r = raw[size_t(subject_of[size_t(n)])];
@@ -209,6 +216,8 @@ SliceDataset build_slice_dataset(const std::vector<std::string>& paths, const Da
                                "), so they cannot be min-max normalised");
     ds.normalisation = {lo, hi};
   }
+  if (is_global(opt.normalize))
+    for (RawSlices& r : raw) r.info.scaling = ds.normalisation;
 
   const int64_t H = padded_size(max_h, opt.pad_multiple), W = padded_size(max_w, opt.pad_multiple);
   ds.slices = SliceStack(total, H, W);  // zero-filled: the padding
@@ -221,8 +230,11 @@ SliceDataset build_slice_dataset(const std::vector<std::string>& paths, const Da
       const float* src = r.values.data() + s * per;
       float* dst = ds.slices.slice(info.first_slice + s);
       for (int64_t y = 0; y < info.height; ++y)
-        for (int64_t x = 0; x < info.width; ++x)
-          dst[(y + info.pad_top) * W + x + info.pad_left] = ds.normalisation.apply(src[y * info.width + x]);
+        for (int64_t x = 0; x < info.width; ++x) {
+          const float v = info.scaling.apply(src[y * info.width + x]);
+          info.range_check.add(v);
+          dst[(y + info.pad_top) * W + x + info.pad_left] = v;
+        }
     }
     std::vector<float>().swap(r.values);  // free as we go
     if (!info.conform_warning.empty()) ds.warnings.push_back(info.conform_warning);

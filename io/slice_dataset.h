@@ -1,5 +1,5 @@
 #pragma once
-// From NIfTI volumes to the training set: 2-D slices along one axis, min-max normalised to [0, 1], padded
+// From NIfTI volumes to the training set: 2-D slices along one axis, normalised to [0, 1] (io/normalization.h), padded
 // to a multiple of 4 and split into training and validation slices, as the 2018 Keras tutorial prepares
 // its data (central 51 coronal slices of each 173 x 207 x 173 volume, padded 173 -> 176 at the top-left).
 #include <array>
@@ -10,18 +10,13 @@
 #include <vector>
 
 #include "io/conform.h"
+#include "io/dataset_error.h"
 #include "io/nifti_volume.h"
+#include "io/normalization.h"
 #include "io/slice_stack.h"
 #include "io/split.h"
 
 namespace mriae::io {
-
-// A data set that cannot be built from readable files (bad range, constant or non-finite data); the
-// message names the file where one is to blame. Unreadable files throw NiftiError.
-class DatasetError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 // Slices [start, stop) along the slice axis.
 struct SliceRange {
@@ -29,22 +24,9 @@ struct SliceRange {
   int64_t size() const { return stop - start; }
 };
 
-enum class NormalizeOver {
-  Training,  // min and max of the training slices only: validation data does not leak into the scaling
-  All,       // min and max of every selected slice, as the tutorial does
-};
-
 enum class PadPlacement {
   TopLeft,  // the tutorial's temp[:, 3:, 3:] = images: zeros before the data
   Centred,  // half before, the odd one after
-};
-
-// The affine map to [0, 1]: kept so that inference and reconstruction can scale new data the same way
-// and map outputs back to intensities.
-struct Normalisation {
-  float min = 0, max = 1;
-  float apply(float x) const { return (x - min) / (max - min); }
-  float invert(float y) const { return y * (max - min) + min; }
 };
 
 struct DatasetOptions {
@@ -57,8 +39,9 @@ struct DatasetOptions {
   std::optional<int64_t> frame;
   // Each volume conformed (io/conform.h) right after reading, before slicing; unset: the array as stored.
   std::optional<ConformOptions> conform;
-  NormalizeOver normalize_over = NormalizeOver::Training;
-  // When set, used as is instead of computed (inference with the training set's scaling).
+  NormalizeMethod normalize = NormalizeMethod::Training;
+  PercentileBounds percentiles;  // of NormalizeMethod::Percentile
+  // Global methods only: when set, used as is instead of computed (inference with the training set's scaling).
   std::optional<Normalisation> normalisation;
   PadPlacement pad = PadPlacement::TopLeft;
   int64_t pad_multiple = 4;
@@ -76,6 +59,8 @@ struct SubjectInfo {
   int64_t pad_top = 0, pad_left = 0;  // the data's offset inside the padded slice
   float min = 0, max = 0;         // intensity range of the whole volume, before normalisation
   std::string conform_warning;    // why the volume could not be conformed as asked; empty when it was
+  Normalisation scaling;          // what its slices were normalised with (the global one, or its own)
+  RangeCheck range_check;         // where its selected slices' normalised voxels fall (padding not counted)
 };
 
 struct SliceRef {
@@ -88,7 +73,8 @@ struct SliceDataset {
   SliceStack slices;                 // normalised and padded, one common size for all subjects
   std::vector<SliceRef> refs;        // refs[n]: where slice n came from
   std::vector<SubjectInfo> subjects;
-  Normalisation normalisation;
+  NormalizeMethod method = NormalizeMethod::Training;
+  Normalisation normalisation;       // the global methods' scaling; per-volume ones: see SubjectInfo::scaling
   Split split;
   std::vector<std::string> warnings;  // for the user: the subjects' conform warnings
 };
@@ -96,6 +82,8 @@ struct SliceDataset {
 // Reads every volume and builds the data set; slices are ordered by subject (in the order given), then by
 // index along the axis. Throws (naming the file where there is one) on unreadable input, a slice range
 // outside a volume, a volume that is constant or has NaN/infinite values, or a constant training set.
+// Normalised values outside [0, 1] (a global scaling meeting a volume of another range) are kept as they
+// are and counted in SubjectInfo::range_check; the caller decides whether to warn or refuse.
 SliceDataset build_slice_dataset(const std::vector<std::string>& paths, const DatasetOptions& options);
 
 // The building blocks, exposed for tests and for reconstruction.

@@ -1,11 +1,13 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "apps/evaluation.h"
+#include "apps/gnuplot.h"
 #include "apps/metrics.h"
 #include "apps/trainer.h"
 #include "tests/colin_subset.h"
@@ -74,4 +76,151 @@ TEST_CASE("evaluate reports clean and noisy metrics of a trained run and draws i
   e.sigmas = {0.03};
   e.weights = dir.file("missing.safetensors");
   CHECK_THROWS_WITH(evaluate(e, nullptr), doctest::Contains("missing.safetensors"));
+}
+
+namespace {
+
+constexpr const char* kColinBet = "/usr/share/mricron/templates/ch2bet.nii.gz";
+
+// A crop of a real volume like testing::write_colin_crops's (every second voxel in x and z, 40 x 12 x 40
+// from (50, y0, 50)), in other intensity units a * v + b, written by niftilib as int16 (the type of many
+// scanners' files) or float32.
+std::string write_real_crop(const io::testing::TempDir& dir, const std::string& source, const std::string& name, int y0,
+                            float a, float b, int datatype) {
+  const io::Volume v = io::read_volume(source);
+  const int nx = 40, ny = 12, nz = 40;
+  std::vector<float> f(size_t(nx * ny * nz));
+  for (int k = 0; k < nz; ++k)
+    for (int j = 0; j < ny; ++j)
+      for (int i = 0; i < nx; ++i) f[size_t(i + nx * (j + ny * k))] = a * v.at(50 + 2 * i, y0 + j, 50 + 2 * k) + b;
+  const std::string path = dir.file(name);
+  if (datatype == NIFTI_TYPE_INT16) {
+    REQUIRE(*std::max_element(f.begin(), f.end()) <= 32767.0f);
+    REQUIRE(*std::min_element(f.begin(), f.end()) >= -32768.0f);
+    std::vector<int16_t> s(f.size());
+    for (size_t i = 0; i < f.size(); ++i) s[i] = int16_t(std::lround(f[i]));
+    io::testing::write_image(path, {nx, ny, nz}, NIFTI_TYPE_INT16, s.data());
+  } else {
+    io::testing::write_image(path, {nx, ny, nz}, NIFTI_TYPE_FLOAT32, f.data());
+  }
+  return path;
+}
+
+EvalResult evaluate_on(const std::string& weights, const std::string& data, const std::string& out, bool strict = false) {
+  EvalOptions e;
+  e.weights = weights;
+  e.data = {data};
+  e.subset = "all";
+  e.sigmas = {0.05};
+  e.out_dir = out;
+  e.figure_slices = 0;
+  e.device = "cpu";
+  e.strict = strict;
+  return evaluate(e, nullptr);
+}
+
+}  // namespace
+
+TEST_CASE("a model trained on one real volume evaluates another of a different intensity range as well") {
+  io::testing::TempDir dir;
+  std::vector<std::string> paths;
+  if (!testing::write_colin_crops(dir, testing::ColinCrop{}, &paths)) return;  // ch2: 0..254
+  if (!fs::exists(kColinBet)) return;
+  // Another real volume (Colin27 brain-extracted, 0..133) at another place, as stored and in other units.
+  const std::string bet = write_real_crop(dir, kColinBet, "bet.nii", 100, 1, 0, NIFTI_TYPE_FLOAT32);
+  const std::string bet37 = write_real_crop(dir, kColinBet, "bet_x37.nii.gz", 100, 37, 500, NIFTI_TYPE_INT16);
+
+  for (const std::string method : {"volume", "percentile"}) {
+    CAPTURE(method);
+    TrainOptions o = testing::tiny_run(paths, dir.file("run_" + method), 12, 3);
+    o.data.normalize = method;
+    const TrainResult run = train(o, nullptr);
+    const EvalResult same = evaluate_on(run.best_checkpoint, bet, dir.file("eval_" + method));
+    const EvalResult other = evaluate_on(run.best_checkpoint, bet37, dir.file("eval37_" + method), true);
+    MESSAGE(method << ": PSNR " << same.psnr << " dB as stored, " << other.psnr << " dB in units 37 x + 500");
+    CHECK(std::abs(same.psnr - other.psnr) < 1.0);
+    CHECK(std::abs(same.noisy[0].psnr - other.noisy[0].psnr) < 1.0);
+    REQUIRE(other.volumes.size() == 1);
+    // The volume's own scaling, in its own units (0..133 as stored: 500..5421 scaled, minus clipping).
+    CHECK(other.volumes[0].scaling.max > 1000);
+    CHECK(other.volumes[0].outside_fraction == 0);
+  }
+
+  // The tutorial's global scaling: the scaled volume lands far outside [0, 1]: refused with --strict,
+  // evaluated (badly) without.
+  TrainOptions g = testing::tiny_run(paths, dir.file("run_train"), 12, 3);
+  g.data.normalize = "train";
+  const TrainResult run = train(g, nullptr);
+  CHECK_THROWS_WITH_AS(evaluate_on(run.best_checkpoint, bet37, dir.file("eval_strict"), true),
+                       doctest::Contains((bet37 + ": 100.0% of its voxels").c_str()), io::DatasetError);
+  CHECK_FALSE(fs::exists(dir.file("eval_strict") + "/metrics.json"));
+  const EvalResult same = evaluate_on(run.best_checkpoint, bet, dir.file("eval_train"));
+  const EvalResult other = evaluate_on(run.best_checkpoint, bet37, dir.file("eval37_train"));  // warns on stderr
+  MESSAGE("train: PSNR " << same.psnr << " dB as stored, " << other.psnr << " dB in units 37 x + 500");
+  REQUIRE(other.volumes.size() == 1);
+  CHECK(other.volumes[0].outside_fraction == 1.0);
+  CHECK(other.psnr < same.psnr - 10);
+}
+
+TEST_CASE("metrics per volume: in metrics.json, and pooled over their slices") {
+  io::testing::TempDir dir;
+  testing::ColinCrop crop;
+  crop.y0s = {90, 110};
+  std::vector<std::string> paths;
+  if (!testing::write_colin_crops(dir, crop, &paths)) return;
+  TrainOptions o = testing::tiny_run(paths, dir.file("run"), 12, 2);
+  o.data.normalize = "percentile";
+  o.data.percentiles = "1,99";
+  const TrainResult run = train(o, nullptr);
+  EvalOptions e;
+  e.weights = run.last_checkpoint;
+  e.subset = "all";
+  e.sigmas = {0.02, 0.1};
+  e.out_dir = dir.file("eval");
+  e.figure_slices = 0;
+  e.device = "cpu";
+  const EvalResult r = evaluate(e, nullptr);
+  const auto j = nlohmann::json::parse(std::ifstream(dir.file("eval") + "/metrics.json"));
+  CHECK(j["normalize"] == "percentile");
+  CHECK(j["percentiles"][0].get<double>() == 1.0);
+  REQUIRE(j["volumes"].size() == 2);
+  REQUIRE(r.volumes.size() == 2);
+  // The pooled MSE is the slice-weighted mean of the volumes' (all slices are the same size), for the clean
+  // and for every noisy case; PSNR = -10 log10(MSE).
+  auto mse = [](double psnr) { return std::pow(10.0, -psnr / 10); };
+  for (int c = -1; c < 2; ++c) {
+    CAPTURE(c);
+    double weighted = 0;
+    int64_t slices = 0;
+    for (size_t v = 0; v < 2; ++v) {
+      const auto& jv = j["volumes"][v];
+      CHECK(jv["path"] == paths[v]);
+      const double p = c < 0 ? jv["clean"]["psnr_db"].get<double>() : jv["noisy"][size_t(c)]["psnr_db"].get<double>();
+      weighted += mse(p) * jv["slices"].get<double>();
+      slices += jv["slices"].get<int64_t>();
+    }
+    CHECK(slices == r.slices);
+    CHECK(mse(c < 0 ? r.psnr : r.noisy[size_t(c)].psnr) == doctest::Approx(weighted / double(slices)).epsilon(1e-9));
+  }
+  // The two crops differ, and so do their scores.
+  CHECK(r.volumes[0].psnr != r.volumes[1].psnr);
+  CHECK(j["volumes"][1]["normalisation"]["clipped"] == true);
+  const std::string table = volume_table(r);
+  CHECK(table.find("subject0.nii") != std::string::npos);
+  CHECK(table.find("subject1.nii") != std::string::npos);
+  CHECK(table.find("all (pooled)") != std::string::npos);
+  CHECK(table.find("sigma 0.1") != std::string::npos);
+}
+
+TEST_CASE("figure titles are shortened in the middle, and passed to gnuplot verbatim") {
+  CHECK(shorten_title("ch2.nii.gz", 25) == "ch2.nii.gz");
+  const std::string name = "sub-0001_ses-01_acq-mprage_run-01_T1w.nii.gz";
+  const std::string s = shorten_title(name, 25);
+  CHECK(s.size() == 25);
+  CHECK(s.find("sub-0001_") == 0);
+  CHECK(s.find("...") != std::string::npos);
+  CHECK(s.substr(s.size() - 11) == "_T1w.nii.gz");
+  // Single-quoted pieces: no backquote command substitution, quotes doubled, lines joined by "\n".
+  CHECK(gnuplot_text("t1w_1mm") == "'t1w_1mm'");
+  CHECK(gnuplot_text("it's `rm x`\nslice 3") == "'it''s `rm x`'.\"\\n\".'slice 3'");
 }

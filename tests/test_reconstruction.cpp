@@ -13,11 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "apps/evaluation.h"
 #include "apps/reconstruct_command.h"
 #include "apps/reconstruction.h"
 #include "apps/run_config.h"
 #include "apps/trainer.h"
 #include "io/nifti_volume.h"
+#include "io/nifti_writer.h"
 #include "model/checkpoint.h"
 #include "tests/colin_subset.h"
 #include "tests/io/io_test_util.h"
@@ -63,6 +65,25 @@ bool write_subset(const TempDir& dir, std::vector<std::string>* paths) {
   return mriae::testing::write_colin_crops(dir, crop, paths);
 }
 
+// The scaling a checkpoint's method gives volume v, worked out here from the metadata's own words: the
+// global methods' stored min and max, or v's min and max, or v's percentiles by numpy's linear rule over
+// the fully sorted voxels.
+io::Normalisation expected_scaling(const CheckpointMetadata& meta, const io::Volume& v) {
+  const std::string method = meta.at("data.normalize");
+  if (method == "train" || method == "all") return {std::stof(meta.at("data.norm_min")), std::stof(meta.at("data.norm_max"))};
+  std::vector<float> sorted(v.data);
+  std::sort(sorted.begin(), sorted.end());
+  if (method == "volume") return {sorted.front(), sorted.back()};
+  REQUIRE(method == "percentile");
+  const std::string bounds = meta.at("data.percentiles");
+  auto at = [&](double p) {
+    const double pos = p / 100 * double(sorted.size() - 1);
+    const size_t i = size_t(pos);
+    return float(sorted[i] + (i + 1 < sorted.size() ? (sorted[i + 1] - sorted[i]) * (pos - double(i)) : 0.0));
+  };
+  return {at(std::stod(bounds.substr(0, bounds.find(',')))), at(std::stod(bounds.substr(bounds.find(',') + 1))), true};
+}
+
 // The model's output for slice `index` along `axis`, computed here from first principles: normalise,
 // zero-pad to the next multiple of 4 with the given placement, one forward pass of one slice, crop,
 // map back. Returns rows x cols, row-major.
@@ -76,7 +97,8 @@ std::vector<float> direct_slice(Autoencoder& model, const io::Volume& v, int axi
     for (int64_t c = 0; c < cols; ++c) {
       const int64_t i = axis == 0 ? index : r, j = axis == 0 ? r : axis == 1 ? index : c,
                     k = axis == 2 ? index : c;
-      padded[size_t((r + top) * W + c + left)] = (v.at(i, j, k) - norm.min) / (norm.max - norm.min);
+      const float y = (v.at(i, j, k) - norm.min) / (norm.max - norm.min);
+      padded[size_t((r + top) * W + c + left)] = norm.clip ? std::clamp(y, 0.0f, 1.0f) : y;
     }
   const Var y = model.forward(nullptr, Var(Tensor::from_vector({1, 1, H, W}, padded)), false);
   std::vector<float> out(size_t(rows * cols));
@@ -113,13 +135,15 @@ void check_same_geometry(const io::NiftiHeader& a, const io::NiftiHeader& b) {
 // A checkpoint of an untrained model (seeded), with the metadata a run on `data` with these options writes.
 // zero_last: conv11's weights and bias set to 0, so the model outputs sigmoid(0) = 0.5 everywhere.
 std::string untrained_checkpoint(const TempDir& dir, const std::string& data, int axis, const std::string& pad,
-                                 bool zero_last) {
+                                 bool zero_last, const std::string& normalize = "all",
+                                 const std::string& percentiles = "0.5,99.5") {
   DataOptions o;
   o.paths = {data};
   o.axis = axis;
   o.pad = pad;
   o.central = 2;
-  o.normalize = "all";
+  o.normalize = normalize;
+  o.percentiles = percentiles;
   o.conform = false;  // the tutorial's slicing, which direct_slice redoes (conformed: tests/cli/cli_test.sh)
   const io::SliceDataset ds = io::build_slice_dataset(o.paths, o.dataset_options());
   CheckpointMetadata meta;
@@ -131,7 +155,7 @@ std::string untrained_checkpoint(const TempDir& dir, const std::string& data, in
       t.zero_();
     }
   }
-  const std::string path = dir.file("untrained_" + std::to_string(axis) + pad + ".safetensors");
+  const std::string path = dir.file("untrained_" + std::to_string(axis) + pad + normalize + ".safetensors");
   save_checkpoint(path, model, nullptr, meta);
   return path;
 }
@@ -175,28 +199,30 @@ TEST_CASE("reconstruct: a trained model's output in the input's geometry and int
   // The mapping, checked against a forward pass done here, slice by slice, with the checkpoint's scaling.
   Autoencoder model(AutoencoderConfig{});
   const CheckpointMetadata meta = load_checkpoint(o.weights, model, nullptr);
-  io::Normalisation norm;
-  data_options_from_metadata(meta, &norm);
+  const io::Normalisation norm = expected_scaling(meta, in);
   REQUIRE(norm.max > norm.min);
   for (int64_t j : {0, 4, 9})
     CHECK(max_abs_difference(slice_of(out, 1, j), direct_slice(model, in, 1, j, norm, false)) <=
           1e-5 * (norm.max - norm.min));
 
-  // Intensity units: every value inside the training range (a sigmoid's output mapped back), the mean near
-  // the input's, and the RMS error the normalised error scaled by (max - min).
-  double in_sum = 0, out_sum = 0, sq = 0;
+  // Intensity units: every value inside the scaling's range (a sigmoid's output mapped back), the mean near
+  // the input's, and the RMS error the normalised error scaled by (max - min), against the input as the model
+  // saw it (clipped to the percentiles by the default method).
+  double in_sum = 0, out_sum = 0, sq = 0, sq_seen = 0;
   int64_t outside = 0;
   for (size_t i = 0; i < in.data.size(); ++i) {
     if (!(out.data[i] >= norm.min && out.data[i] <= norm.max)) ++outside;
     in_sum += in.data[i];
     out_sum += out.data[i];
     sq += (double(out.data[i]) - in.data[i]) * (double(out.data[i]) - in.data[i]);
+    const double seen = norm.clip ? std::clamp(in.data[i], norm.min, norm.max) : in.data[i];
+    sq_seen += (out.data[i] - seen) * (out.data[i] - seen);
   }
   CHECK(outside == 0);
   const double n = double(in.data.size()), range = double(norm.max) - double(norm.min);
   CHECK(std::abs(out_sum / n - in_sum / n) < 0.15 * range);
   CHECK(r.rmse == doctest::Approx(std::sqrt(sq / n)).epsilon(1e-6));
-  CHECK(r.rmse == doctest::Approx(std::sqrt(r.mse_normalised) * range).epsilon(1e-4));
+  CHECK(std::sqrt(sq_seen / n) == doctest::Approx(std::sqrt(r.mse_normalised) * range).epsilon(1e-4));
   // Trained for two epochs, the model does better than a constant at the mean: an RMS error below the
   // input's standard deviation.
   double var = 0;
@@ -227,8 +253,7 @@ TEST_CASE("reconstruct: centred padding, every axis, any batch size") {
       const io::Volume out = io::read_volume(o.output);
       REQUIRE(out.dims == in.dims);
       Autoencoder model(AutoencoderConfig{});
-      io::Normalisation norm;
-      data_options_from_metadata(load_checkpoint(o.weights, model, nullptr), &norm);
+      const io::Normalisation norm = expected_scaling(load_checkpoint(o.weights, model, nullptr), in);
       for (int64_t index : {int64_t(0), in.dims[size_t(axis)] - 1})
         CHECK(max_abs_difference(slice_of(out, axis, index),
                                  direct_slice(model, in, axis, index, norm, pad == "centre")) <=
@@ -246,9 +271,8 @@ TEST_CASE("reconstruct: a model that outputs 0.5 everywhere gives the middle of 
   o.output = dir.file("half.hdr");
   o.device = "cpu";
   reconstruct(o);
-  io::Normalisation norm;
   Autoencoder model(AutoencoderConfig{});
-  data_options_from_metadata(load_checkpoint(o.weights, model, nullptr), &norm);
+  const io::Normalisation norm = expected_scaling(load_checkpoint(o.weights, model, nullptr), io::read_volume(vol));
   const io::Volume out = io::read_volume(o.output);
   CHECK(fs::exists(dir.file("half.img")));
   for (float x : out.data) REQUIRE(x == norm.invert(0.5f));
@@ -337,4 +361,112 @@ TEST_CASE("reconstruct refuses bad inputs with the file to blame, and writes not
   bad.input = dir.file("nan.nii");
   CHECK_THROWS(reconstruct(bad));
   CHECK(io::testing::read_bytes(good.output) == before);
+}
+
+namespace {
+
+// The same volume in other intensity units: a * v + b, float32, with v's geometry.
+std::string write_rescaled(const TempDir& dir, const std::string& source, const std::string& name, float a, float b) {
+  const io::Volume v = io::read_volume(source);
+  std::vector<float> f(v.data);
+  for (float& x : f) x = a * x + b;
+  io::write_volume(dir.file(name), v.header, v.dims, f);
+  return dir.file(name);
+}
+
+}  // namespace
+
+TEST_CASE("reconstruct: per-volume methods map the output back to each volume's own intensity units") {
+  TempDir dir;
+  std::vector<std::string> paths;
+  if (!write_subset(dir, &paths)) return;  // real T1 crops, 0..254
+  const std::string scaled = write_rescaled(dir, paths[0], "scaled.nii.gz", 37, 500);
+  for (const std::string method : {"volume", "percentile"}) {
+    CAPTURE(method);
+    // A model whose output is 0.5 everywhere gives the middle of each volume's own range.
+    ReconstructOptions o;
+    o.weights = untrained_checkpoint(dir, paths[1], 1, "top-left", true, method, "2,98");
+    o.device = "cpu";
+    o.strict = true;  // per-volume scalings never leave [0, 1]
+    Autoencoder model(AutoencoderConfig{});
+    const CheckpointMetadata meta = load_checkpoint(o.weights, model, nullptr);
+    for (const std::string& in_path : {paths[0], scaled}) {
+      o.input = in_path;
+      o.output = dir.file("half_" + method + ".nii");
+      const ReconstructResult r = reconstruct(o);
+      const io::Volume in = io::read_volume(in_path);
+      const io::Normalisation own = expected_scaling(meta, in);
+      CHECK(r.scaling.min == doctest::Approx(own.min).epsilon(1e-6));
+      CHECK(r.scaling.max == doctest::Approx(own.max).epsilon(1e-6));
+      const float mid = 0.5f * (own.min + own.max);
+      for (float x : io::read_volume(o.output).data) REQUIRE(x == doctest::Approx(mid).epsilon(1e-5));
+    }
+    // Any model: the scaled volume's reconstruction is the original's in the new units.
+    o.weights = untrained_checkpoint(dir, paths[1], 1, "top-left", false, method, "2,98");
+    o.input = paths[0];
+    o.output = dir.file("a.nii");
+    reconstruct(o);
+    o.input = scaled;
+    o.output = dir.file("b.nii");
+    reconstruct(o);
+    const io::Volume a = io::read_volume(dir.file("a.nii")), b = io::read_volume(dir.file("b.nii"));
+    const auto [lo, hi] = std::minmax_element(a.data.begin(), a.data.end());
+    REQUIRE(*hi > *lo);
+    double worst = 0;
+    for (size_t i = 0; i < a.data.size(); ++i) worst = std::max(worst, std::abs(37.0 * a.data[i] + 500 - b.data[i]));
+    CHECK(worst <= 1e-4 * 37 * (*hi - *lo));
+  }
+}
+
+TEST_CASE("reconstruct: an old checkpoint, carrying min and max, scales as it always did, and --strict refuses "
+          "a volume outside its range") {
+  TempDir dir;
+  std::vector<std::string> paths;
+  if (!write_subset(dir, &paths)) return;  // real T1 crops, 0..254, slices 38 x 42 along axis 1
+  const std::string vol = paths[0];
+  // The metadata as mriae wrote it before the per-volume methods: the method and its two numbers.
+  const CheckpointMetadata old = {{"data.paths", "[\"" + vol + "\"]"}, {"data.axis", "1"},    {"data.slices", ""},
+                                  {"data.central", "2"},                {"data.normalize", "train"},
+                                  {"data.pad", "top-left"},             {"data.split", "slices"},
+                                  {"data.val_fraction", "0.2"},         {"data.seed", "13"},
+                                  {"data.height", "40"},                {"data.width", "44"},
+                                  {"data.norm_min", "-100"},            {"data.norm_max", "900"}};
+  const std::string weights = dir.file("old.safetensors");
+  save_checkpoint(weights, Autoencoder(AutoencoderConfig{}), nullptr, old);
+  ReconstructOptions o;
+  o.weights = weights;
+  o.input = vol;
+  o.output = dir.file("out.nii");
+  o.device = "cpu";
+  o.strict = true;  // 0..254 lies inside -100..900
+  const ReconstructResult r = reconstruct(o);
+  CHECK(r.method == io::NormalizeMethod::Training);
+  CHECK(r.scaling.min == -100.0f);
+  CHECK(r.scaling.max == 900.0f);
+  const io::Volume in = io::read_volume(vol), out = io::read_volume(o.output);
+  Autoencoder model(AutoencoderConfig{});
+  load_checkpoint(weights, model, nullptr);
+  for (int64_t j : {0, 9})
+    CHECK(max_abs_difference(slice_of(out, 1, j), direct_slice(model, in, 1, j, {-100, 900}, false)) <= 1e-5 * 1000);
+
+  // evaluate reads it too, with the same scaling.
+  EvalOptions e;
+  e.weights = weights;
+  e.subset = "all";
+  e.out_dir = dir.file("eval");
+  e.figure_slices = 0;
+  e.device = "cpu";
+  const EvalResult er = evaluate(e, nullptr);
+  REQUIRE(er.volumes.size() == 1);
+  CHECK(er.volumes[0].scaling.min == -100.0f);
+  CHECK(er.volumes[0].scaling.max == 900.0f);
+
+  // The same volume in units 37 x + 500 lies far outside: an error naming it with --strict, nothing written.
+  o.input = write_rescaled(dir, vol, "x37.nii", 37, 500);
+  o.output = dir.file("out37.nii");
+  CHECK_THROWS_WITH_AS(reconstruct(o), doctest::Contains((o.input + ": 100.0% of its voxels").c_str()), io::DatasetError);
+  CHECK_FALSE(fs::exists(o.output));
+  o.strict = false;  // a warning on stderr, and the (meaningless) reconstruction
+  reconstruct(o);
+  CHECK(fs::exists(o.output));
 }

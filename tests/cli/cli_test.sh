@@ -43,6 +43,9 @@ expect_error "bad interpolation" "--interp" train --data "$colin" --out "$work/r
 expect_error "bad dtype" "--dtype" train --data "$colin" --out "$work/run" --dtype half
 expect_error "float64 on the GPU" "--dtype float64 runs on the CPU only" train --data "$colin" --out "$work/run" \
   --dtype float64 --device cuda
+expect_error "bad normalize" "--normalize" train --data "$colin" --out "$work/run" --normalize minmax
+expect_error "bad percentiles" "--percentiles" train --data "$colin" --out "$work/run" --normalize percentile \
+  --percentiles 99,1
 
 if [[ ! -f $colin ]]; then
   echo "skipped: $colin is missing (Debian package mricron-data)"
@@ -134,6 +137,42 @@ else
   rc=$?
   cat "$work/py.out"
   check "PyTorch float64 reproduces the float64 reconstruction (got $rc)" test "$rc" -eq 0
+
+  # --normalize percentile on the same scan in another scanner's units (37 x + 500): numpy's percentiles of
+  # that input, clipped, must give the same reconstruction, in its own units.
+  /usr/bin/python3 "$check_py" crop "$colin" "$work/small37.nii.gz" 37 500 >"$work/py.out" 2>&1
+  check "scaled crop written with nibabel" test $? -eq 0
+  "$mriae" train --data "$colin" --central 5 --out "$work/pct" --epochs 1 --batch 2 --device cpu \
+    --normalize percentile --percentiles 1,99 --quiet >"$work/pct.out" 2>&1
+  check "train --normalize percentile (got: $(tail -c 300 "$work/pct.out"))" test -s "$work/pct/last.safetensors"
+  "$mriae" reconstruct --weights "$work/pct/last.safetensors" --in "$work/small37.nii.gz" \
+    --out "$work/recon37.nii.gz" --device cpu --strict >"$work/recon.out" 2>&1
+  rc=$?
+  check "reconstruct --strict with a per-volume method (got $rc: $(tail -c 300 "$work/recon.out"))" test "$rc" -eq 0
+  /usr/bin/python3 "$check_py" compare "$work/pct/last.safetensors" "$work/small37.nii.gz" "$work/recon37.nii.gz" \
+    >"$work/py.out" 2>&1
+  rc=$?
+  cat "$work/py.out"
+  check "PyTorch reproduces the percentile reconstruction (got $rc)" test "$rc" -eq 0
+
+  # The tutorial's global scaling meets that volume: a warning naming the file; --strict makes it an error.
+  "$mriae" train --data "$colin" --central 5 --out "$work/glob" --epochs 1 --batch 2 --device cpu \
+    --normalize train --quiet >"$work/glob.out" 2>&1
+  check "train --normalize train" test -s "$work/glob/last.safetensors"
+  "$mriae" reconstruct --weights "$work/glob/last.safetensors" --in "$work/small37.nii.gz" --out "$work/g.nii.gz" \
+    --device cpu >"$work/out" 2>"$work/err"
+  rc=$?
+  check "reconstruct without --strict still runs (got $rc)" test "$rc" -eq 0
+  check "the range warning names the file (got: $(head -c 300 "$work/err"))" \
+    grep -qF "mriae: warning: $work/small37.nii.gz: 100.0% of its voxels" "$work/err"
+  expect_error "reconstruct --strict" "$work/small37.nii.gz: 100.0% of its voxels normalise outside" \
+    reconstruct --weights "$work/glob/last.safetensors" --in "$work/small37.nii.gz" --out "$work/g2.nii.gz" \
+    --device cpu --strict
+  check "reconstruct --strict wrote nothing" test ! -e "$work/g2.nii.gz"
+  expect_error "evaluate --strict" "$work/small37.nii.gz: 100.0% of its voxels normalise outside" \
+    evaluate --weights "$work/glob/last.safetensors" --data "$work/small37.nii.gz" --subset all --out "$work/ge" \
+    --device cpu --strict
+  check "evaluate --strict wrote no metrics" test ! -e "$work/ge/metrics.json"
 fi
 
 # A volume with no orientation (qform and sform codes 0): training warns, naming it, and goes on.

@@ -266,7 +266,7 @@ TEST_CASE("conform settings round-trip through checkpoint metadata; older checkp
   mriae::CheckpointMetadata meta;
   SliceDataset ds;
   mriae::put_data_metadata(meta, o, ds);
-  mriae::DataOptions back = mriae::data_options_from_metadata(meta, nullptr);
+  mriae::DataOptions back = mriae::data_options_from_metadata(meta);
   CHECK(back.conform);
   CHECK(back.voxel == 1.5);
   CHECK(back.interp == "nearest");
@@ -275,7 +275,7 @@ TEST_CASE("conform settings round-trip through checkpoint metadata; older checkp
   meta.erase("data.conform");
   meta.erase("data.voxel");
   meta.erase("data.interp");
-  CHECK_FALSE(mriae::data_options_from_metadata(meta, nullptr).conform);
+  CHECK_FALSE(mriae::data_options_from_metadata(meta).conform);
   o.voxel = 0;
   CHECK_THROWS_WITH_AS(o.validate(), doctest::Contains("--voxel"), std::invalid_argument);
   o.voxel = 1;

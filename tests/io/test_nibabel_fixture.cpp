@@ -70,7 +70,7 @@ TEST_CASE("the ch2 slice set matches the tutorial's numpy preprocessing") {
   if (!present(path)) return;
 
   DatasetOptions opt;  // the defaults: axis 1, central 51 slices, top-left zero padding to a multiple of 4
-  opt.normalize_over = NormalizeOver::All;  // the tutorial's scaling (over every slice)
+  opt.normalize = NormalizeMethod::All;  // the tutorial's scaling (over every slice)
   const SliceDataset ds = build_slice_dataset({path}, opt);
 
   REQUIRE(ds.subjects.size() == 1);

@@ -77,7 +77,7 @@ TEST_CASE("normalised to [0, 1] and zero-padded at the top-left, as the tutorial
   const std::string a = write_ramp(dir, "a.nii", 5, 6, 7);
   DatasetOptions opt;
   opt.range = SliceRange{1, 4};
-  opt.normalize_over = NormalizeOver::All;
+  opt.normalize = NormalizeMethod::All;
   const SliceDataset ds = build_slice_dataset({a}, opt);
 
   REQUIRE(ds.slices.count() == 3);
@@ -114,7 +114,7 @@ TEST_CASE("centred padding, and volumes of different sizes padded to one size") 
   DatasetOptions opt;
   opt.central_count = 2;
   opt.pad = PadPlacement::Centred;
-  opt.normalize_over = NormalizeOver::All;
+  opt.normalize = NormalizeMethod::All;
   const SliceDataset ds = build_slice_dataset({a, b}, opt);
   CHECK(ds.slices.count() == 4);
   CHECK(ds.slices.height() == 12);  // max(5, 9) -> 12
@@ -167,7 +167,7 @@ TEST_CASE("by default min and max come from the training slices only") {
   CHECK(ds.normalisation.max == hi);
 
   DatasetOptions all = opt;
-  all.normalize_over = NormalizeOver::All;
+  all.normalize = NormalizeMethod::All;
   const SliceDataset da = build_slice_dataset(paths, all);
   CHECK(da.normalisation.min == ramp(0, 1, 0));
   CHECK(da.normalisation.max == ramp(3, 4, 3) + 40000.0f);

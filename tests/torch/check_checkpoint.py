@@ -1,17 +1,19 @@
 #!/usr/bin/python3
 """An independent check of mriae's checkpoints and of `mriae reconstruct`, in PyTorch.
 
-    check_checkpoint.py crop VOLUME OUT.nii.gz [reoriented]
-        writes a small crop of VOLUME (every second voxel in x and z, 10 slices in y) with nibabel; with
+    check_checkpoint.py crop VOLUME OUT.nii.gz [reoriented] [A B]
+        writes a small crop of VOLUME (every second voxel in x and z, 10 slices in y) with nibabel, its
+        intensities mapped to A * v + B when given (the same scan in another scanner's units); with
         `reoriented`, stored in another axis order and direction (x flipped, y and z swapped) at 1.5 mm, so a
         run that conforms its volumes has to reorient and resample it
     check_checkpoint.py compare CHECKPOINT INPUT.nii.gz RECON.nii.gz
         loads CHECKPOINT into a torch.nn.Module by its state_dict names (strict), redoes the reconstruction of
-        INPUT in PyTorch (slices along the run's axis, its normalisation and padding, the model in inference
-        mode, cropped and mapped back to intensities) and compares it with mriae's RECON voxel by voxel. For
-        a run that conformed its volumes, INPUT is conformed with nibabel (as_closest_canonical, then
-        nibabel.processing.resample_to_output at the run's voxel size and order) and the output mapped back
-        onto INPUT's voxels with scipy.ndimage.map_coordinates.
+        INPUT in PyTorch (slices along the run's axis, its normalisation method with numpy's own min, max or
+        percentiles, its padding, the model in inference mode, cropped and mapped back to intensities) and
+        compares it with mriae's RECON voxel by voxel. For a run that conformed its volumes, INPUT is conformed
+        with nibabel (as_closest_canonical, then nibabel.processing.resample_to_output at the run's voxel size
+        and order), normalised from the conformed voxels as training does, and the output mapped back onto
+        INPUT's voxels with scipy.ndimage.map_coordinates.
 
 The checkpoint is parsed here with json and numpy alone (the safetensors layout: 8-byte header length, JSON
 header, raw little-endian data), so this also shows the files are readable without mriae. Exit status 77 when
@@ -69,10 +71,11 @@ def read_safetensors(path):
     return tensors, meta
 
 
-def crop(volume, out, reoriented=False):
+def crop(volume, out, reoriented=False, a=1.0, b=0.0):
     img = nib.load(volume)
     v = np.asarray(img.dataobj, dtype=np.float32)
-    small = v[50:130:2, 95:105, 50:126:2]  # 40 x 10 x 38: in-plane 40 x 38 along axis 1, padded to 40 x 40
+    # 40 x 10 x 38: in-plane 40 x 38 along axis 1, padded to 40 x 40
+    small = v[50:130:2, 95:105, 50:126:2] * np.float32(a) + np.float32(b)
     affine = img.affine
     if reoriented:
         small = np.ascontiguousarray(np.flip(small, axis=0).transpose(0, 2, 1))  # 40 x 38 x 10
@@ -109,7 +112,7 @@ def compare(checkpoint, volume, recon):
     model.eval()
 
     axis = int(meta["data.axis"])
-    lo, hi = float(meta["data.norm_min"]), float(meta["data.norm_max"])
+    method = meta["data.normalize"]
     top_left = meta["data.pad"] == "top-left"
     img = nib.load(volume)
     conformed = meta.get("data.conform") == "1"
@@ -119,12 +122,24 @@ def compare(checkpoint, volume, recon):
         v = np.asarray(grid.dataobj, dtype=np.float32)
     else:
         v = np.asarray(img.dataobj, dtype=np.float32)
+    clip = False
+    if method in ("train", "all"):  # the training data's range, stored in the checkpoint
+        lo, hi = float(meta["data.norm_min"]), float(meta["data.norm_max"])
+    elif method == "volume":  # the input's own
+        lo, hi = float(v.min()), float(v.max())
+    elif method == "percentile":  # the input's own, clipped
+        lo, hi = (float(p) for p in np.percentile(v.astype(np.float64), [float(q) for q in meta["data.percentiles"].split(",")]))
+        clip = True
+    else:
+        print(f"unknown normalisation method {method!r}")
+        return 1
     slices = np.moveaxis(v, axis, 0)  # slice j along axis 1 is v[:, j, :], as numpy gives it
     h, w = slices.shape[1:]
     ph, pw = -(-h // 4) * 4, -(-w // 4) * 4
     oy, ox = (ph - h, pw - w) if top_left else ((ph - h) // 2, (pw - w) // 2)
     x = np.zeros((slices.shape[0], 1, ph, pw), dtype=np.float32)
-    x[:, 0, oy:oy + h, ox:ox + w] = (slices - lo) / (hi - lo)
+    scaled = (slices - np.float32(lo)) / np.float32(hi - lo)
+    x[:, 0, oy:oy + h, ox:ox + w] = np.clip(scaled, 0, 1) if clip else scaled
     with torch.no_grad():
         y = model(torch.from_numpy(x.astype(np.float64) if f64 else x)).numpy()[:, 0, oy:oy + h, ox:ox + w]
     expected = np.moveaxis(y * (hi - lo) + lo, 0, axis)
@@ -143,15 +158,21 @@ def compare(checkpoint, volume, recon):
     # In float64 only the float32 volumes' own rounding remains (~1e-7 of the scale).
     limit = (1e-6 if f64 else 1e-4) * (hi - lo)
     err = np.abs(got.astype(np.float64) - expected)
-    print(f"mriae reconstruct vs PyTorch: max |diff| {err.max():.3g}, mean {err.mean():.3g} (limit {limit:.3g}), "
+    print(f"mriae reconstruct vs PyTorch ({method}: {lo:.6g} .. {hi:.6g}): max |diff| {err.max():.3g}, "
+          f"mean {err.mean():.3g} (limit {limit:.3g}), "
           f"{len(state)} {'float64' if f64 else 'float32'} state_dict tensors loaded strictly"
           + (f"; conformed {img.shape} -> {v.shape} and mapped back" if conformed else ""))
     return 0 if err.max() <= limit else 1
 
 
 if __name__ == "__main__":
-    if len(sys.argv) in (4, 5) and sys.argv[1] == "crop":
-        sys.exit(crop(sys.argv[2], sys.argv[3], len(sys.argv) == 5 and sys.argv[4] == "reoriented"))
+    if len(sys.argv) >= 4 and sys.argv[1] == "crop":
+        extra = sys.argv[4:]
+        reoriented = bool(extra) and extra[0] == "reoriented"
+        if reoriented:
+            extra = extra[1:]
+        if len(extra) in (0, 2):
+            sys.exit(crop(sys.argv[2], sys.argv[3], reoriented, *(float(x) for x in extra)))
     if len(sys.argv) == 5 and sys.argv[1] == "compare":
         sys.exit(compare(*sys.argv[2:]))
     print(__doc__)
