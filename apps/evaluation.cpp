@@ -9,10 +9,10 @@
 #include <stdexcept>
 
 #include "apps/gnuplot.h"
+#include "apps/input_noise.h"
 #include "apps/metrics.h"
 #include "apps/run_config.h"
 #include "apps/run_files.h"
-#include "engine/random.h"
 #include "model/checkpoint.h"
 
 namespace mriae {
@@ -91,6 +91,15 @@ bool draw_sweep(const EvalResult& r, const std::string& png, std::string* why) {
   return ok;
 }
 
+// For each noise level, the noisy input beside its reconstruction, so a model that denoises shows
+// reconstructions better than their inputs.
+void print_noise_table(std::FILE* console, const EvalResult& r) {
+  std::fprintf(console, "%8s  %-17s  %-17s\n%8s  %8s %8s  %8s %8s\n", "noise", "noisy input", "reconstruction",
+               "sigma", "PSNR dB", "SSIM", "PSNR dB", "SSIM");
+  for (const NoiseResult& n : r.noisy)
+    std::fprintf(console, "%8.3g  %8.2f %8.4f  %8.2f %8.4f\n", n.sigma, n.psnr_input, n.ssim_input, n.psnr, n.ssim);
+}
+
 }  // namespace
 
 void EvalOptions::validate() const {
@@ -113,7 +122,11 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   const CheckpointMetadata meta = load_checkpoint(options.weights, model, nullptr);
   io::Normalisation norm;
   DataOptions data = data_options_from_metadata(meta, &norm);
-  if (!options.data.empty()) data.paths = options.data;
+  if (!options.data.empty()) {
+    data.paths = options.data;
+    data.subjects.clear();  // the run's subject table describes its own volumes: each new one is a subject
+    data.subject_labels.clear();
+  }
   io::DatasetOptions dopts = data.dataset_options();
   dopts.normalisation = norm;  // new data is scaled as the training data was
   const io::SliceDataset ds = io::build_slice_dataset(data.paths, dopts);
@@ -138,21 +151,21 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   double figure_sigma = 0;
   for (double sigma : options.sigmas) {
     // The tutorial's np.random.normal(0, sigma, shape) added to every pixel, padding included, unclipped.
-    Rng rng(options.noise_seed);
     std::vector<float> noisy(clean);
-    for (float& v : noisy) v += float(sigma * rng.normal());
+    add_gaussian_noise(noisy.data(), int64_t(noisy.size()), sigma, options.noise_seed);
     const std::vector<float> rn = reconstruct(model, noisy, n, h, w, options.batch, device);
     NoiseResult nr;
     nr.sigma = sigma;
     nr.psnr_input = psnr_from_mse(mean_squared_error(noisy.data(), clean.data(), int64_t(clean.size())));
+    nr.ssim_input = mean_ssim(noisy, clean, n, h, w);
     nr.psnr = psnr_from_mse(mean_squared_error(rn.data(), clean.data(), int64_t(clean.size())));
     nr.ssim = mean_ssim(rn, clean, n, h, w);
     r.noisy.push_back(nr);
-    if (console)
-      std::fprintf(console, "noise sigma %.3g: PSNR %.2f dB, SSIM %.4f (noisy input: %.2f dB)\n", sigma, nr.psnr, nr.ssim,
-                   nr.psnr_input);
     if (first_noisy.empty() && sigma > 0) first_noisy = std::move(noisy), first_rec_noisy = rn, figure_sigma = sigma;
   }
+
+  if (console) print_noise_table(console, r);
+  if (auto it = meta.find("train.noise_sigma"); it != meta.end()) r.train_noise = std::stod(it->second);
 
   fs::create_directories(options.out_dir);
   nlohmann::json j = {{"weights", options.weights},
@@ -163,9 +176,11 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
                       {"psnr_peak", 1.0},
                       {"clean", {{"psnr_db", r.psnr}, {"ssim", r.ssim}}},
                       {"noise_seed", options.noise_seed},
+                      {"train_noise_sigma", r.train_noise},
                       {"noisy", nlohmann::json::array()}};
   for (auto& nr : r.noisy)
-    j["noisy"].push_back({{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input}});
+    j["noisy"].push_back({{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input},
+                          {"noisy_input_ssim", nr.ssim_input}});
   write_text_atomic((fs::path(options.out_dir) / "metrics.json").string(), j.dump(2) + "\n");
 
   std::string why;

@@ -25,14 +25,15 @@ struct EvalOptions {
 
 struct NoiseResult {
   double sigma = 0;
-  double psnr_input = 0;           // the noisy slices themselves against the clean ones
+  double psnr_input = 0, ssim_input = 0;  // the noisy slices themselves against the clean ones
   double psnr = 0, ssim = 0;       // reconstructions of the noisy slices against the clean ones
 };
 
 struct EvalResult {
   int64_t slices = 0;
   double psnr = 0, ssim = 0;       // clean reconstructions
-  std::vector<NoiseResult> noisy;
+  std::vector<NoiseResult> noisy;  // in the order of EvalOptions::sigmas
+  double train_noise = 0;          // the --train-noise the weights were trained with (0: a plain autoencoder)
   std::vector<std::string> figures;  // the PNGs drawn
 };
 

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "io/subject_map.h"
+
 namespace mriae {
 
 namespace {
@@ -36,6 +38,13 @@ void DataOptions::validate() const {
   if (!(val_fraction > 0 && val_fraction < 1))
     throw std::invalid_argument("--val-fraction must lie strictly between 0 and 1, not " + exact(val_fraction));
   if (!slices.empty()) io::parse_slice_range(slices);  // throws with its own message
+  if (!subject_labels.empty() && subject_labels.size() != paths.size())
+    throw std::invalid_argument("--subjects: " + std::to_string(subject_labels.size()) + " subject labels for " +
+                                std::to_string(paths.size()) + " volumes");
+}
+
+void DataOptions::resolve_subjects() {
+  if (!subjects.empty() && subject_labels.empty()) subject_labels = io::read_subject_labels(subjects, paths);
 }
 
 io::DatasetOptions DataOptions::dataset_options() const {
@@ -48,6 +57,7 @@ io::DatasetOptions DataOptions::dataset_options() const {
   o.split.mode = split == "subjects" ? io::SplitMode::Subjects : io::SplitMode::Slices;
   o.split.validation_fraction = val_fraction;
   o.split.seed = seed;
+  o.split.volume_subject = io::subject_numbers(subject_labels);
   return o;
 }
 
@@ -59,6 +69,8 @@ void TrainOptions::validate() const {
   if (!(lr > 0) || !std::isfinite(lr)) throw std::invalid_argument("--lr must be a positive number");
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
+  if (!(train_noise >= 0) || !std::isfinite(train_noise))
+    throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + exact(train_noise));
 }
 
 void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::SliceDataset& d) {
@@ -71,6 +83,8 @@ void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::Sl
   m["data.split"] = o.split;
   m["data.val_fraction"] = exact(o.val_fraction);
   m["data.seed"] = std::to_string(o.seed);
+  m["data.subjects"] = o.subjects;
+  m["data.subject_labels"] = nlohmann::json(o.subject_labels).dump();
   m["data.height"] = std::to_string(d.slices.height());
   m["data.width"] = std::to_string(d.slices.width());
   m["data.norm_min"] = exact(d.normalisation.min);
@@ -88,6 +102,10 @@ DataOptions data_options_from_metadata(const CheckpointMetadata& m, io::Normalis
   o.split = get(m, "data.split");
   o.val_fraction = std::stod(get(m, "data.val_fraction"));
   o.seed = std::stoull(get(m, "data.seed"));
+  // Absent from checkpoints written before subjects could be grouped: every volume its own subject.
+  if (auto it = m.find("data.subjects"); it != m.end()) o.subjects = it->second;
+  if (auto it = m.find("data.subject_labels"); it != m.end())
+    o.subject_labels = nlohmann::json::parse(it->second).get<std::vector<std::string>>();
   if (normalisation) {
     normalisation->min = std::stof(get(m, "data.norm_min"));
     normalisation->max = std::stof(get(m, "data.norm_max"));

@@ -20,9 +20,16 @@ struct DataOptions {
   std::string split = "slices";     // "slices" (the tutorial) or "subjects"
   double val_fraction = 0.2;
   uint64_t seed = 13;
+  // Which volumes are one person (--subjects TABLE, see io/subject_map.h), for --split subjects: the
+  // table's path and, once resolve_subjects() has read it, each path's subject label. No labels: every
+  // volume is a subject of its own.
+  std::string subjects;
+  std::vector<std::string> subject_labels;
 
   // Throws std::invalid_argument naming the option for an impossible value.
   void validate() const;
+  // Reads `subjects` (when given and not yet read) into subject_labels; throws naming the table or volume.
+  void resolve_subjects();
   io::DatasetOptions dataset_options() const;
 };
 
@@ -38,6 +45,9 @@ struct TrainOptions {
   std::string resume;     // checkpoint to continue from
   bool quiet = false;
   std::string log_file;   // epoch lines appended here too
+  // Denoising: Gaussian noise of this sigma on every input slice (training and validation), the clean
+  // slice as the target; 0 trains the tutorial's plain autoencoder. See apps/input_noise.h.
+  double train_noise = 0;
 
   void validate() const;
 };

@@ -8,5 +8,8 @@ namespace mriae {
 // autoencoder reconstructs its input), backward, RMSprop. Returns the batch loss. A NaN or infinite loss is
 // returned without applying the step, so the weights stay as they were.
 float train_step(Autoencoder& model, RMSprop& optimizer, const Tensor& images);
+// The same step with the loss taken against another target: a denoising autoencoder's noisy input and
+// clean target.
+float train_step(Autoencoder& model, RMSprop& optimizer, const Tensor& input, const Tensor& target);
 
 }  // namespace mriae
