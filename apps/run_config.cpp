@@ -25,6 +25,12 @@ std::string exact(double v) {
   return buf;
 }
 
+std::string short_number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 void DataOptions::validate() const {
   if (paths.empty()) throw std::invalid_argument("--data: no input volume given");
   if (axis < 0 || axis > 2) throw std::invalid_argument("--axis must be 0, 1 or 2, not " + std::to_string(axis));
@@ -70,7 +76,7 @@ void TrainOptions::validate() const {
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
   if (!(train_noise >= 0) || !std::isfinite(train_noise))
-    throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + exact(train_noise));
+    throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + short_number(train_noise));
 }
 
 void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::SliceDataset& d) {

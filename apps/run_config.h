@@ -60,5 +60,7 @@ DataOptions data_options_from_metadata(const CheckpointMetadata& meta, io::Norma
 
 // Exact text for doubles and floats in metadata.
 std::string exact(double v);
+// Short text (%g) for messages.
+std::string short_number(double v);
 
 }  // namespace mriae

@@ -151,7 +151,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     const auto noise = meta.find("train.noise_sigma");
     const double saved_noise = noise == meta.end() ? 0.0 : std::stod(noise->second);
     if (saved_noise != options.train_noise)
-      throw std::invalid_argument(options.resume + ": was trained with --train-noise " + exact(saved_noise) +
+      throw std::invalid_argument(options.resume + ": was trained with --train-noise " + short_number(saved_noise) +
                                   "; resuming with another noise level would not continue the same run");
     if (std::stoll(meta.at("train.batch")) != options.batch)
       throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +

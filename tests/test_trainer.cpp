@@ -234,7 +234,7 @@ TEST_CASE("--train-noise: a resumed run draws the same noise and ends with the s
   TrainOptions other = part;
   other.out_dir = dir.file("other");
   other.train_noise = 0.1;
-  CHECK_THROWS_WITH(train(other, nullptr), doctest::Contains("--train-noise 0.05"));
+  CHECK_THROWS_WITH(train(other, nullptr), doctest::Contains("--train-noise 0.05;"));
 }
 
 TEST_CASE("--subjects: a subject-wise split holds out whole subjects, as the table groups the volumes") {

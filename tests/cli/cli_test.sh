@@ -38,6 +38,9 @@ expect_error "bad device" "--device" train --data "$colin" --out "$work/run" --d
 expect_error "unknown option" "--bogus" train --data "$colin" --out "$work/run" --bogus
 expect_error "missing weights" "$work/none.safetensors" evaluate --weights "$work/none.safetensors" --out "$work/e"
 expect_error "summary size" "multiples of 4" summary --height 173
+expect_error "bad train noise" "--train-noise" train --data "$colin" --out "$work/run" --train-noise=-0.1
+expect_error "missing subject table" "$work/none.tsv" train --data "$colin" --out "$work/run" --split subjects \
+  --subjects "$work/none.tsv"
 
 if [[ ! -f $colin ]]; then
   echo "skipped: $colin is missing (Debian package mricron-data)"
