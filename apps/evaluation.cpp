@@ -9,10 +9,10 @@
 #include <stdexcept>
 
 #include "apps/gnuplot.h"
+#include "apps/input_noise.h"
 #include "apps/metrics.h"
 #include "apps/run_config.h"
 #include "apps/run_files.h"
-#include "engine/random.h"
 #include "model/checkpoint.h"
 
 namespace mriae {
@@ -60,6 +60,7 @@ NoiseResult noise_scores(double sigma, const std::vector<float>& noisy, const st
   NoiseResult nr;
   nr.sigma = sigma;
   nr.psnr_input = psnr_from_mse(mse_over(noisy, clean, at, h * w));
+  nr.ssim_input = mean_ssim(noisy, clean, at, h, w);
   nr.psnr = psnr_from_mse(mse_over(rec_noisy, clean, at, h * w));
   nr.ssim = mean_ssim(rec_noisy, clean, at, h, w);
   return nr;
@@ -71,7 +72,8 @@ nlohmann::json scores_json(const Scores& s) {
                       {"noisy", nlohmann::json::array()}};
   for (auto& nr : s.noisy)
     j["noisy"].push_back(
-        {{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input}});
+        {{"sigma", nr.sigma}, {"psnr_db", nr.psnr}, {"ssim", nr.ssim}, {"noisy_input_psnr_db", nr.psnr_input},
+         {"noisy_input_ssim", nr.ssim_input}});
   return j;
 }
 
@@ -134,6 +136,15 @@ bool draw_sweep(const EvalResult& r, const std::string& png, std::string* why) {
   std::remove(data.c_str());
   if (ok) fs::rename(png + ".tmp", png);
   return ok;
+}
+
+// For each noise level, the noisy input beside its reconstruction, so a model that denoises shows
+// reconstructions better than their inputs.
+void print_noise_table(std::FILE* console, const EvalResult& r) {
+  std::fprintf(console, "%8s  %-17s  %-17s\n%8s  %8s %8s  %8s %8s\n", "noise", "noisy input", "reconstruction",
+               "sigma", "PSNR dB", "SSIM", "PSNR dB", "SSIM");
+  for (const NoiseResult& n : r.noisy)
+    std::fprintf(console, "%8.3g  %8.2f %8.4f  %8.2f %8.4f\n", n.sigma, n.psnr_input, n.ssim_input, n.psnr, n.ssim);
 }
 
 }  // namespace
@@ -208,7 +219,12 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   } catch (const std::exception& e) {
     throw std::runtime_error(options.weights + ": " + e.what());
   }
-  if (!options.data.empty()) data.paths = options.data;
+  if (!options.data.empty()) {
+    data.paths = options.data;
+    data.subjects.clear();  // the run's subject table describes its own volumes: each new one is a subject
+    data.subject_labels.clear();
+    dopts.split.volume_subject.clear();
+  }
   const io::SliceDataset ds = io::build_slice_dataset(data.paths, dopts);
   for (const std::string& w : ds.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
   check_normalised_ranges(ds, options.strict, stderr);
@@ -258,21 +274,20 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   double figure_sigma = 0;
   for (double sigma : options.sigmas) {
     // The tutorial's np.random.normal(0, sigma, shape) added to every pixel, padding included, unclipped.
-    Rng rng(options.noise_seed);
     std::vector<float> noisy(clean);
-    for (float& v : noisy) v += float(sigma * rng.normal());
+    add_gaussian_noise(noisy.data(), int64_t(noisy.size()), sigma, options.noise_seed);
     const std::vector<float> rn = reconstruct(model, noisy, n, h, w, options.batch, device);
     const NoiseResult nr = noise_scores(sigma, noisy, rn, clean, pooled, h, w);
     r.noisy.push_back(nr);
     each_volume([&](VolumeScores& v, const std::vector<int64_t>& at) {
       v.noisy.push_back(noise_scores(sigma, noisy, rn, clean, at, h, w));
     });
-    if (console)
-      std::fprintf(console, "noise sigma %.3g: PSNR %.2f dB, SSIM %.4f (noisy input: %.2f dB)\n", sigma, nr.psnr, nr.ssim,
-                   nr.psnr_input);
     if (first_noisy.empty() && sigma > 0) first_noisy = std::move(noisy), first_rec_noisy = rn, figure_sigma = sigma;
   }
   if (console) std::fprintf(console, "%s", volume_table(r).c_str());
+
+  if (console) print_noise_table(console, r);
+  if (auto it = meta.find("train.noise_sigma"); it != meta.end()) r.train_noise = std::stod(it->second);
 
   fs::create_directories(options.out_dir);
   nlohmann::json j = {{"weights", options.weights},
@@ -284,6 +299,7 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
                       {"psnr_peak", 1.0},
                       {"clean", {{"psnr_db", r.psnr}, {"ssim", r.ssim}}},
                       {"noise_seed", options.noise_seed},
+                      {"train_noise_sigma", r.train_noise},
                       {"noisy", scores_json(r)["noisy"]},
                       {"volumes", nlohmann::json::array()}};
   if (ds.method == io::NormalizeMethod::Percentile)

@@ -29,7 +29,7 @@ struct EvalOptions {
 
 struct NoiseResult {
   double sigma = 0;
-  double psnr_input = 0;           // the noisy slices themselves against the clean ones
+  double psnr_input = 0, ssim_input = 0;  // the noisy slices themselves against the clean ones
   double psnr = 0, ssim = 0;       // reconstructions of the noisy slices against the clean ones
 };
 
@@ -49,6 +49,7 @@ struct VolumeScores : Scores {
 
 struct EvalResult : Scores {
   std::vector<VolumeScores> volumes;  // in the order of the data set, each with at least one slice evaluated
+  double train_noise = 0;             // the --train-noise the weights were trained with (0: a plain autoencoder)
   std::vector<std::string> figures;   // the PNGs drawn
 };
 

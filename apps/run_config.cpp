@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "io/subject_map.h"
+
 namespace mriae {
 
 namespace {
@@ -20,6 +22,12 @@ const std::string& get(const CheckpointMetadata& m, const std::string& key) {
 std::string exact(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string short_number(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
 
@@ -40,6 +48,9 @@ void DataOptions::validate() const {
     throw std::invalid_argument("--voxel must be a voxel size in mm, more than 0 and at most 100, not " + exact(voxel));
   if (interp != "linear" && interp != "nearest")
     throw std::invalid_argument("--interp must be 'linear' or 'nearest', not '" + interp + "'");
+  if (!subject_labels.empty() && subject_labels.size() != paths.size())
+    throw std::invalid_argument("--subjects: " + std::to_string(subject_labels.size()) + " subject labels for " +
+                                std::to_string(paths.size()) + " volumes");
 }
 
 std::optional<io::ConformOptions> DataOptions::conform_options() const {
@@ -48,6 +59,10 @@ std::optional<io::ConformOptions> DataOptions::conform_options() const {
   c.voxel = voxel;
   c.interpolation = io::parse_interpolation(interp);
   return c;
+}
+
+void DataOptions::resolve_subjects() {
+  if (!subjects.empty() && subject_labels.empty()) subject_labels = io::read_subject_labels(subjects, paths);
 }
 
 io::DatasetOptions DataOptions::dataset_options() const {
@@ -62,6 +77,7 @@ io::DatasetOptions DataOptions::dataset_options() const {
   o.split.validation_fraction = val_fraction;
   o.split.seed = seed;
   o.conform = conform_options();
+  o.split.volume_subject = io::subject_numbers(subject_labels);
   return o;
 }
 
@@ -75,6 +91,8 @@ void TrainOptions::validate() const {
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
   if (dtype != "float32" && dtype != "float64")
     throw std::invalid_argument("--dtype must be float32 or float64, not '" + dtype + "'");
+  if (!(train_noise >= 0) || !std::isfinite(train_noise))
+    throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + short_number(train_noise));
 }
 
 void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::SliceDataset& d) {
@@ -90,6 +108,8 @@ void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::Sl
   m["data.conform"] = o.conform ? "1" : "0";
   m["data.voxel"] = exact(o.voxel);
   m["data.interp"] = o.interp;
+  m["data.subjects"] = o.subjects;
+  m["data.subject_labels"] = nlohmann::json(o.subject_labels).dump();
   m["data.height"] = std::to_string(d.slices.height());
   m["data.width"] = std::to_string(d.slices.width());
   if (d.method == io::NormalizeMethod::Percentile)
@@ -118,6 +138,10 @@ DataOptions data_options_from_metadata(const CheckpointMetadata& m) {
     o.voxel = std::stod(get(m, "data.voxel"));
     o.interp = get(m, "data.interp");
   }
+  // Absent from checkpoints written before subjects could be grouped: every volume its own subject.
+  if (auto it = m.find("data.subjects"); it != m.end()) o.subjects = it->second;
+  if (auto it = m.find("data.subject_labels"); it != m.end())
+    o.subject_labels = nlohmann::json::parse(it->second).get<std::vector<std::string>>();
   if (auto p = m.find("data.percentiles"); p != m.end()) o.percentiles = p->second;
   try {
     io::parse_method(o.normalize);

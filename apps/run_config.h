@@ -32,9 +32,16 @@ struct DataOptions {
   bool conform = true;
   double voxel = 1.0;              // mm
   std::string interp = "linear";   // "linear" (trilinear) or "nearest"
+  // Which volumes are one person (--subjects TABLE, see io/subject_map.h), for --split subjects: the
+  // table's path and, once resolve_subjects() has read it, each path's subject label. No labels: every
+  // volume is a subject of its own.
+  std::string subjects;
+  std::vector<std::string> subject_labels;
 
   // Throws std::invalid_argument naming the option for an impossible value.
   void validate() const;
+  // Reads `subjects` (when given and not yet read) into subject_labels; throws naming the table or volume.
+  void resolve_subjects();
   io::DatasetOptions dataset_options() const;
   // The conform settings as dataset_options() passes them on; unset without conform.
   std::optional<io::ConformOptions> conform_options() const;
@@ -53,6 +60,9 @@ struct TrainOptions {
   std::string resume;     // checkpoint to continue from
   bool quiet = false;
   std::string log_file;   // epoch lines appended here too
+  // Denoising: Gaussian noise of this sigma on every input slice (training and validation), the clean
+  // slice as the target; 0 trains the tutorial's plain autoencoder. See apps/input_noise.h.
+  double train_noise = 0;
 
   void validate() const;
 };
@@ -78,5 +88,7 @@ void check_normalised_ranges(const io::SliceDataset& dataset, bool strict, std::
 
 // Exact text for doubles and floats in metadata.
 std::string exact(double v);
+// Short text (%g) for messages.
+std::string short_number(double v);
 
 }  // namespace mriae

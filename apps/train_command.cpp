@@ -40,6 +40,9 @@ void add_data_options(CLI::App& cmd, DataOptions& d) {
   cmd.add_option("--voxel", d.voxel, "Conform: isotropic voxel size in mm")->capture_default_str();
   cmd.add_option("--interp", d.interp, "Conform: 'linear' (trilinear) or 'nearest' resampling")->capture_default_str();
   cmd.add_option("--seed", d.seed, "Seed of the split, the shuffling and the initial weights")->capture_default_str();
+  cmd.add_option("--subjects", d.subjects,
+                 "Table of each volume's subject ('file' and 'subject' columns, e.g. data/manifest.tsv): with "
+                 "--split subjects, a person's scans stay on one side");
 }
 
 void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
@@ -60,6 +63,9 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   cmd->add_option("--resume", opt->resume, "Continue from this checkpoint (last.safetensors of an earlier run)");
   cmd->add_flag("--quiet", opt->quiet, "No progress output");
   cmd->add_option("--log", opt->log_file, "Also append each epoch's line to this file");
+  cmd->add_option("--train-noise", opt->train_noise,
+                  "Train to denoise: Gaussian noise of this sigma on the inputs (seeded), clean slices as targets")
+      ->capture_default_str();
   add_data_options(*cmd, opt->data);
   cmd->callback([opt, inputs, &interrupt] {
     opt->data.paths = expand_data_paths(*inputs);

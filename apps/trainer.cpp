@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "apps/input_noise.h"
 #include "apps/progress.h"
 #include "engine/rmsprop.h"
 #include "io/batch_loader.h"
@@ -42,18 +44,31 @@ CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d
   m["train.lr"] = exact(o.lr);
   // The shuffled order of an epoch is a function of (data.seed, epoch): this is all the RNG state there is.
   m["train.shuffle_seed"] = std::to_string(o.data.seed);
+  // So is the noise of --train-noise: a function of (data.seed, epoch, batch).
+  m["train.noise_sigma"] = exact(o.train_noise);
   m["train.history"] = history_csv(history);
   return m;
 }
 
-// Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss.
-double evaluate_loss(Autoencoder& model, io::BatchLoader& loader) {
+// The batch a step or validation pass feeds the model: the batch itself, or with --train-noise a noisy
+// copy drawn from (seed, epoch, batch), the clean batch staying the target.
+Tensor model_input(const TrainOptions& o, const io::SliceSource& source, const io::Batch& b, int64_t epoch,
+                   Device device) {
+  if (o.train_noise == 0) return b.images;
+  return noisy_batch(source, b.indices, o.train_noise, batch_noise_seed(o.data.seed, epoch, b.number), device);
+}
+
+// Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss
+// (from noisy inputs, the same every epoch, when training to denoise).
+double evaluate_loss(const TrainOptions& o, Autoencoder& model, io::BatchLoader& loader, const io::SliceSource& source,
+                     Device device) {
   double sum = 0;
   int64_t n = 0;
   io::Batch b;
   while (loader.next(b)) {
-    const Tensor images = model.input(b.images);
-    Var loss = mse_loss(nullptr, model.forward(nullptr, Var(images), false), images);
+    const Tensor target = model.input(b.images);
+    const Tensor input = o.train_noise > 0 ? model.input(model_input(o, source, b, kValidationEpoch, device)) : target;
+    Var loss = mse_loss(nullptr, model.forward(nullptr, Var(input), false), target);
     sum += double(loss.value().item()) * double(b.images.dim(0));
     n += b.images.dim(0);
   }
@@ -64,6 +79,21 @@ bool same_normalisation(const io::DatasetOptions& a, const io::DatasetOptions& b
   if (a.normalize != b.normalize) return false;
   return a.normalize != io::NormalizeMethod::Percentile ||
          (a.percentiles.lower == b.percentiles.lower && a.percentiles.upper == b.percentiles.upper);
+}
+
+// The subjects whose slices are all in validation, by label (the file name where none is given).
+std::vector<std::string> held_out_subjects(const DataOptions& o, const io::SliceDataset& d) {
+  auto label = [&](int32_t volume) {
+    return o.subject_labels.empty() ? fs::path(d.subjects[size_t(volume)].path).filename().string()
+                                    : o.subject_labels[size_t(volume)];
+  };
+  std::map<std::string, std::pair<int64_t, int64_t>> count;  // label -> (validation, all) slices
+  for (size_t n = 0; n < d.refs.size(); ++n) ++count[label(d.refs[n].subject)].second;
+  for (int64_t n : d.split.validation) ++count[label(d.refs[size_t(n)].subject)].first;
+  std::vector<std::string> out;
+  for (auto& [l, c] : count)
+    if (c.first == c.second) out.push_back(l);
+  return out;
 }
 
 nlohmann::json config_json(const TrainOptions& o, Device device, const io::SliceDataset& d) {
@@ -85,7 +115,11 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
             {"val_slices", d.split.validation.size()},
             {"seed", o.data.seed},
             {"conform", o.data.conform ? nlohmann::json{{"voxel_mm", o.data.voxel}, {"interp", o.data.interp}}
-                                       : nlohmann::json(false)}}},
+                                       : nlohmann::json(false)},
+            {"subjects", o.data.subjects},
+            {"subject_labels", o.data.subject_labels},
+            {"val_subjects", held_out_subjects(o.data, d)}}},
+          {"train_noise", {{"sigma", o.train_noise}, {"seed", o.data.seed}}},
           {"epochs", o.epochs},
           {"batch", o.batch},
           {"optimizer", {{"name", "RMSprop"}, {"lr", o.lr}, {"rho", 0.9}, {"eps", 1e-7}}},
@@ -99,7 +133,9 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
 
 }  // namespace
 
-TrainResult train(const TrainOptions& options, std::FILE* console, const std::function<bool()>& stop_requested) {
+TrainResult train(const TrainOptions& given, std::FILE* console, const std::function<bool()>& stop_requested) {
+  TrainOptions options = given;
+  options.data.resolve_subjects();
   options.validate();
   std::error_code ec;
   fs::create_directories(options.out_dir, ec);
@@ -126,10 +162,15 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
         saved.val_fraction != options.data.val_fraction || saved.pad != options.data.pad ||
         saved.conform != options.data.conform ||
         (saved.conform && (saved.voxel != options.data.voxel || saved.interp != options.data.interp)) ||
-        !same_normalisation(saved.dataset_options(), dopts))
+        !same_normalisation(saved.dataset_options(), dopts) || saved.subject_labels != options.data.subject_labels)
       throw std::invalid_argument(options.resume + ": was trained on other data or data options; resume with the same --data, "
-                                  "--axis, --slices, --split, --val-fraction, --pad, --normalize, --percentiles, --seed "
-                                  "and conform options (it used --normalize " + saved.normalize + ")");
+                                  "--axis, --slices, --split, --val-fraction, --pad, --normalize, --percentiles, --subjects, "
+                                  "--seed and conform options (it used --normalize " + saved.normalize + ")");
+    const auto noise = meta.find("train.noise_sigma");
+    const double saved_noise = noise == meta.end() ? 0.0 : std::stod(noise->second);
+    if (saved_noise != options.train_noise)
+      throw std::invalid_argument(options.resume + ": was trained with --train-noise " + short_number(saved_noise) +
+                                  "; resuming with another noise level would not continue the same run");
     if (std::stoll(meta.at("train.batch")) != options.batch)
       throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +
                                   "; resuming with another batch size would not continue the same run");
@@ -174,6 +215,9 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
     std::fprintf(console, "Train on %lld samples, validate on %lld samples (%lldx%lld, %s%s)\n", (long long)train_n,
                  (long long)data.split.validation.size(), (long long)data.slices.height(),
                  (long long)data.slices.width(), device_name(device), dtype == DType::Float64 ? ", float64" : "");
+  if (console && pos.epochs_done == 0 && pos.batches_done == 0 && options.train_noise > 0)
+    std::fprintf(console, "Denoising: Gaussian noise of sigma %g on the inputs, the clean slices as targets\n",
+                 options.train_noise);
   Progress progress(console, console && ::isatty(::fileno(console)));
   bool plot_warned = false;
 
@@ -183,7 +227,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
     io::Batch b;
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
-      const double l = train_step(model, optimizer, b.images);
+      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, device), b.images);
       if (!std::isfinite(l))
         throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                                std::to_string(epoch + 1) + ", batch " + std::to_string(b.number + 1) +
@@ -204,7 +248,7 @@ TrainResult train(const TrainOptions& options, std::FILE* console, const std::fu
       }
     }
     const double loss = pos.loss_sum / double(pos.samples);
-    const double val_loss = evaluate_loss(model, val_loader);
+    const double val_loss = evaluate_loss(options, model, val_loader, data.slices, device);
     const std::string line = progress.end_epoch(loss, val_loss, steps);
     if (log) log << "epoch " << epoch + 1 << "/" << options.epochs << " " << line << std::endl;
     result.history.push_back({epoch + 1, loss, val_loss, progress.epoch_seconds()});

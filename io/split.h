@@ -14,6 +14,9 @@ struct SplitOptions {
   // nothing.
   double validation_fraction = 0.2;
   uint64_t seed = 13;
+  // The subject (0 .. k-1) of each volume, for volumes that are scans of one person (e.g. Colin27 and its
+  // brain-extracted copy): a subject-wise split keeps them on one side. Empty: each volume is a subject.
+  std::vector<int32_t> volume_subject;
 };
 
 struct Split {
@@ -21,8 +24,9 @@ struct Split {
   std::vector<int64_t> validation;  // slice indices
 };
 
-// subject_of[n] is the subject (0 .. num_subjects-1) slice n came from. Deterministic for a given seed.
-// Throws std::invalid_argument when either side would be empty (too few slices or subjects).
-Split split_dataset(const std::vector<int32_t>& subject_of, int32_t num_subjects, const SplitOptions& options);
+// volume_of[n] is the volume (0 .. num_volumes-1) slice n came from; options.volume_subject groups volumes
+// into subjects. Deterministic for a given seed. Throws std::invalid_argument when either side would be
+// empty (too few slices or subjects) or volume_subject does not fit num_volumes.
+Split split_dataset(const std::vector<int32_t>& volume_of, int32_t num_volumes, const SplitOptions& options);
 
 }  // namespace mriae::io

@@ -9,5 +9,8 @@ namespace mriae {
 // are converted (exactly) first. Returns the batch loss. A NaN or infinite loss is returned without applying
 // the step, so the weights stay as they were.
 double train_step(Autoencoder& model, RMSprop& optimizer, const Tensor& images);
+// The same step with the loss taken against another target: a denoising autoencoder's noisy input and
+// clean target.
+double train_step(Autoencoder& model, RMSprop& optimizer, const Tensor& input, const Tensor& target);
 
 }  // namespace mriae

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -55,7 +56,13 @@ TEST_CASE("evaluate reports clean and noisy metrics of a trained run and draws i
   e.sigmas = {0.0, 0.03, 0.1};
   e.out_dir = dir.file("eval");
   e.device = "cpu";
-  const EvalResult r = evaluate(e, nullptr);
+  std::FILE* console = std::tmpfile();
+  REQUIRE(console);
+  const EvalResult r = evaluate(e, console);
+  std::rewind(console);
+  std::string printed;
+  for (int c; (c = std::fgetc(console)) != EOF;) printed += char(c);
+  std::fclose(console);
   CHECK(r.slices == 3);  // ceil(0.2 * 12) validation slices
   REQUIRE(r.noisy.size() == 3);
   // Sigma 0 is the clean case again, bit for bit.
@@ -65,9 +72,23 @@ TEST_CASE("evaluate reports clean and noisy metrics of a trained run and draws i
   CHECK(r.noisy[1].psnr_input == doctest::Approx(20 * std::log10(1 / 0.03)).epsilon(0.01));
   CHECK(r.noisy[2].psnr_input == doctest::Approx(20.0).epsilon(0.01));
   CHECK(r.noisy[2].psnr < r.noisy[1].psnr + 1e-9);
+  // The noisy input's SSIM: 1 without noise, falling as the noise grows.
+  CHECK(r.noisy[0].ssim_input == doctest::Approx(1.0).epsilon(1e-9));
+  CHECK(r.noisy[1].ssim_input < 1 - 1e-3);
+  CHECK(r.noisy[2].ssim_input < r.noisy[1].ssim_input);
+  CHECK(r.train_noise == 0);
+  // The printed table: one row per sigma, noisy input beside reconstruction.
+  CHECK(printed.find("noisy input") != std::string::npos);
+  char row[128];
+  std::snprintf(row, sizeof row, "%8.3g  %8.2f %8.4f  %8.2f %8.4f", 0.1, r.noisy[2].psnr_input, r.noisy[2].ssim_input,
+                r.noisy[2].psnr, r.noisy[2].ssim);
+  CHECK_MESSAGE(printed.find(row) != std::string::npos, printed);
   const auto j = nlohmann::json::parse(std::ifstream(dir.file("eval") + "/metrics.json"));
   CHECK(j["clean"]["psnr_db"].get<double>() == doctest::Approx(r.psnr));
   CHECK(j["noisy"].size() == 3);
+  CHECK(j["noisy"][1]["noisy_input_ssim"].get<double>() == doctest::Approx(r.noisy[1].ssim_input));
+  CHECK(j["noisy"][1]["noisy_input_psnr_db"].get<double>() == doctest::Approx(r.noisy[1].psnr_input));
+  CHECK(j["train_noise_sigma"].get<double>() == 0);
   if (r.figures.empty()) MESSAGE("figures not drawn (gnuplot missing?)");
   for (auto& f : r.figures) CHECK(fs::file_size(f) > 1000);
 

@@ -46,6 +46,9 @@ expect_error "float64 on the GPU" "--dtype float64 runs on the CPU only" train -
 expect_error "bad normalize" "--normalize" train --data "$colin" --out "$work/run" --normalize minmax
 expect_error "bad percentiles" "--percentiles" train --data "$colin" --out "$work/run" --normalize percentile \
   --percentiles 99,1
+expect_error "bad train noise" "--train-noise" train --data "$colin" --out "$work/run" --train-noise=-0.1
+expect_error "missing subject table" "$work/none.tsv" train --data "$colin" --out "$work/run" --split subjects \
+  --subjects "$work/none.tsv"
 
 if [[ ! -f $colin ]]; then
   echo "skipped: $colin is missing (Debian package mricron-data)"

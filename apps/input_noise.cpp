@@ -1,0 +1,30 @@
+#include "apps/input_noise.h"
+
+#include "engine/random.h"
+
+namespace mriae {
+
+void add_gaussian_noise(float* x, int64_t n, double sigma, uint64_t stream_seed) {
+  Rng rng(stream_seed);
+  for (int64_t i = 0; i < n; ++i) x[i] += float(sigma * rng.normal());
+}
+
+uint64_t batch_noise_seed(uint64_t seed, int64_t epoch, int64_t batch) {
+  // Each component goes through a SplitMix64 step before the next is mixed in, so that neighbouring
+  // (epoch, batch) pairs give unrelated streams, and none coincides with the run's own seed.
+  auto mix = [](uint64_t state, uint64_t value) { return Rng(state ^ value).next_u64(); };
+  uint64_t s = mix(seed, 0x6e6f697365ull);  // "noise"
+  s = mix(s, uint64_t(epoch));
+  return mix(s, uint64_t(batch));
+}
+
+Tensor noisy_batch(const io::SliceSource& source, const std::vector<int64_t>& indices, double sigma,
+                   uint64_t stream_seed, Device device) {
+  const int64_t plane = source.height() * source.width(), b = int64_t(indices.size());
+  std::vector<float> x(size_t(b * plane));
+  for (int64_t i = 0; i < b; ++i) source.copy_slice(indices[size_t(i)], x.data() + i * plane);
+  add_gaussian_noise(x.data(), b * plane, sigma, stream_seed);
+  return Tensor::from_vector({b, 1, source.height(), source.width()}, x, device);
+}
+
+}  // namespace mriae
