@@ -24,7 +24,7 @@ namespace mriae {
 
 namespace {
 
-cpu::Dims dims_of(const Tensor& t, const char* op) {
+NchwDims dims_of(const Tensor& t, const char* op) {
   if (t.ndim() != 4) throw std::invalid_argument(std::string(op) + ": expected an NCHW tensor, got shape " + shape_str(t.shape()));
   return {int(t.dim(0)), int(t.dim(1)), int(t.dim(2)), int(t.dim(3))};
 }
@@ -54,7 +54,7 @@ bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requ
 }  // namespace
 
 Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
-  const cpu::Dims xd = dims_of(x.value(), "conv2d3x3");
+  const NchwDims xd = dims_of(x.value(), "conv2d3x3");
   same_device("conv2d3x3", x, w);
   same_device("conv2d3x3", x, b);
   const Shape& ws = w.shape();
@@ -140,7 +140,7 @@ Var sigmoid(Tape* tape, const Var& x) {
 }
 
 Var maxpool2(Tape* tape, const Var& x) {
-  const cpu::Dims xd = dims_of(x.value(), "maxpool2");
+  const NchwDims xd = dims_of(x.value(), "maxpool2");
   if (xd.h < 2 || xd.w < 2) throw std::invalid_argument("maxpool2: input " + shape_str(x.shape()) + " is smaller than the 2x2 window");
   const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty({xd.n, xd.c, xd.h / 2, xd.w / 2}, x.device());
@@ -167,7 +167,7 @@ Var maxpool2(Tape* tape, const Var& x) {
 }
 
 Var upsample2(Tape* tape, const Var& x) {
-  const cpu::Dims xd = dims_of(x.value(), "upsample2");
+  const NchwDims xd = dims_of(x.value(), "upsample2");
   const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty({xd.n, xd.c, xd.h * 2, xd.w * 2}, x.device());
   if (gpu)
@@ -202,7 +202,7 @@ namespace {
 // relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm).
 Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& opt, bool relu_input) {
-  const cpu::Dims xd = dims_of(x.value(), "batchnorm");
+  const NchwDims xd = dims_of(x.value(), "batchnorm");
   same_device("batchnorm", x, gamma);
   same_device("batchnorm", x, beta);
   const Shape cs{xd.c};

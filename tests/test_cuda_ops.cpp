@@ -30,7 +30,7 @@
 #include "kernels/cuda/pooling.h"
 
 using namespace gpu_test;
-using mriae::cpu::Dims;
+using mriae::NchwDims;
 namespace cpu = mriae::cpu;
 namespace cuda = mriae::cuda;
 
@@ -38,15 +38,15 @@ namespace {
 
 // Small odd shapes; the model's activations (32 channels at 176x176, 64 at 88x88, 128 at 44x44) with odd
 // batch sizes; and a batch whose channel reductions split its 5 planes unevenly over 4 blocks.
-const std::vector<Dims> kShapes = {{3, 5, 7, 9},     {1, 3, 2, 2},     {3, 32, 176, 176},
+const std::vector<NchwDims> kShapes = {{3, 5, 7, 9},     {1, 3, 2, 2},     {3, 32, 176, 176},
                                    {2, 64, 88, 88},  {3, 128, 44, 44}, {5, 4, 100, 100}};
 
-std::string str(const Dims& d) {
+std::string str(const NchwDims& d) {
   return "[" + std::to_string(d.n) + ", " + std::to_string(d.c) + ", " + std::to_string(d.h) + ", " +
          std::to_string(d.w) + "]";
 }
 
-uint64_t seed_for(const Dims& d, uint64_t salt) {
+uint64_t seed_for(const NchwDims& d, uint64_t salt) {
   return uint64_t(d.n) * 1000003u + uint64_t(d.c) * 10007u + uint64_t(d.h) * 101u + uint64_t(d.w) + salt * 7919u;
 }
 
@@ -55,7 +55,7 @@ constexpr double kUlpRel = 2e-7;  // about one float ulp, relative to max(1, max
 }  // namespace
 
 TEST_CASE("relu forward and backward match the CPU exactly") {
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count();
     auto x = random_values(n, seed_for(d, 1));
@@ -87,7 +87,7 @@ TEST_CASE("relu forward and backward match the CPU exactly") {
 }
 
 TEST_CASE("sigmoid forward and backward match the CPU") {
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count();
     auto x = random_values(n, seed_for(d, 4), -8, 8);
@@ -120,10 +120,10 @@ TEST_CASE("sigmoid forward and backward match the CPU") {
 }
 
 TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with ties and NaNs") {
-  std::vector<Dims> shapes = kShapes;
+  std::vector<NchwDims> shapes = kShapes;
   shapes.push_back({2, 3, 5, 4});  // odd trailing row dropped
   shapes.push_back({2, 3, 4, 7});  // odd trailing column dropped
-  for (const Dims& d : shapes) {
+  for (const NchwDims& d : shapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = int64_t(d.n) * d.c * (d.h / 2) * (d.w / 2);
     auto x = random_values(n, seed_for(d, 7));
@@ -161,7 +161,7 @@ TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with tie
 }
 
 TEST_CASE("upsample2 forward and backward match the CPU exactly") {
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = 4 * n;
     const auto x = random_values(n, seed_for(d, 10)), dy = random_values(m, seed_for(d, 11)),
@@ -195,7 +195,7 @@ namespace {
 // relu followed by the unfused kernels.
 template <bool kReluInput> void check_batchnorm() {
   const float eps = 1e-3f;
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), hw = d.plane();
     // An offset mean tests the two-pass variance; channel 0 is constant (zero variance). The fused variant
@@ -412,7 +412,7 @@ TEST_CASE("RMSprop updates every parameter in one launch as on the CPU") {
 namespace {
 
 struct ConvCase {
-  Dims x;
+  NchwDims x;
   int k;
 };
 
@@ -427,7 +427,7 @@ const std::vector<ConvCase> kConvCases = {{{3, 5, 7, 9}, 4},       {{1, 2, 1, 1}
 // sentinels on both backends and is overwritten, while dw and db still accumulate.
 void check_conv(const ConvCase& cc, double max_nmse, double max_abs_rel, bool dx = true, bool dw = true,
                 bool db = true, bool overwrite_dx = false) {
-  const Dims& xd = cc.x;
+  const NchwDims& xd = cc.x;
   const int k = cc.k;
   CAPTURE(str(xd));
   CAPTURE(k);
@@ -483,7 +483,7 @@ TEST_CASE("cuDNN convolution in deterministic mode matches the CPU and repeats b
   for (const ConvCase& cc : kConvCases) check_conv(cc, 1e-8, 1e-4);
 
   const ConvCase cc = kConvCases[3];
-  const Dims& xd = cc.x;
+  const NchwDims& xd = cc.x;
   const int64_t nx = xd.count(), nw = int64_t(cc.k) * xd.c * 9, ny = int64_t(xd.n) * cc.k * xd.plane();
   Guarded gx(random_values(nx, 80)), gw(random_values(nw, 81, -0.1, 0.1)), gb(random_values(cc.k, 82)),
       gdy(random_values(ny, 83));
@@ -510,7 +510,7 @@ TEST_CASE("convolution algorithms are chosen per shape, and a new batch size get
   auto& conv = mriae::Context::get().cuda().conv();
   CHECK(conv.plan_count() == 0);
   for (int n : {3, 3, 5, 3, 5}) {
-    const Dims xd{n, 8, 16, 16};
+    const NchwDims xd{n, 8, 16, 16};
     Guarded gx = Guarded::sized(xd.count()), gw = Guarded::sized(8 * 8 * 9), gy = Guarded::sized(xd.count());
     conv.forward(gx.data(), gw.data(), nullptr, gy.data(), xd, 8);
     CHECK(!conv.describe(xd, 8).empty());

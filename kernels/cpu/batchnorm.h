@@ -7,7 +7,7 @@
 // arithmetic (and so the same bits) as the two ops in sequence.
 #include "kernels/common/op_math.h"
 #include "kernels/cpu/clones.h"
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::cpu {
 
@@ -15,7 +15,7 @@ namespace mriae::cpu {
 // invstd that backward needs, and the biased batch variance for the moving statistics.
 template <typename T, bool kReluInput = false>
 MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* invstd, T* var,
-                             const Dims& d, T eps) {
+                             const NchwDims& d, T eps) {
   const int64_t hw = d.plane();
   const double m = double(d.n) * hw;
 #pragma omp parallel for schedule(static)
@@ -54,7 +54,7 @@ MRIAE_CPU_CLONES void batchnorm_forward_train(const T* x, const T* gamma, const 
 // Inference mode: normalises with the given (moving) mean and variance.
 template <typename T, bool kReluInput = false>
 MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* mean, const T* var, T* y,
-                            const Dims& d, T eps) {
+                            const NchwDims& d, T eps) {
   const int64_t hw = d.plane();
 #pragma omp parallel for schedule(static)
   for (int c = 0; c < d.c; ++c) {
@@ -72,7 +72,7 @@ MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T
 // accumulate_dx = false, dx is overwritten instead.
 template <typename T, bool kReluInput = false>
 MRIAE_CPU_CLONES void batchnorm_backward_train(const T* x, const T* dy, const T* gamma, const T* mean, const T* invstd, T* dx,
-                              T* dgamma, T* dbeta, const Dims& d, bool accumulate_dx = true) {
+                              T* dgamma, T* dbeta, const NchwDims& d, bool accumulate_dx = true) {
   const int64_t hw = d.plane();
   const double m = double(d.n) * hw;
 #pragma omp parallel for schedule(static)

@@ -13,7 +13,7 @@ namespace mriae::cuda {
 namespace {
 
 // The element-wise passes run on a full 2-D grid: x over a plane, y over the N*C planes.
-dim3 elementwise_grid(const cpu::Dims& d) {
+dim3 elementwise_grid(const NchwDims& d) {
   const int64_t planes = int64_t(d.n) * d.c;
   return dim3(grid_for(d.plane(), kThreads, 1024), unsigned(std::min<int64_t>(planes, 65535)));
 }
@@ -118,15 +118,15 @@ __global__ void bn_backward_dx_kernel(const float* x, const float* dy, const flo
   });
 }
 
-size_t partials_bytes(const cpu::Dims& d) { return sizeof(double) * size_t(d.c) * size_t(channel_splits(d)); }
+size_t partials_bytes(const NchwDims& d) { return sizeof(double) * size_t(d.c) * size_t(channel_splits(d)); }
 
 }  // namespace
 
-size_t batchnorm_forward_scratch_bytes(const cpu::Dims& d) { return 2 * partials_bytes(d); }
+size_t batchnorm_forward_scratch_bytes(const NchwDims& d) { return 2 * partials_bytes(d); }
 
 template <bool kReluInput>
 void batchnorm_forward_train(const float* x, const float* gamma, const float* beta, float* y, float* mean,
-                             float* invstd, float* var, void* scratch, const cpu::Dims& d, float eps,
+                             float* invstd, float* var, void* scratch, const NchwDims& d, float eps,
                              cudaStream_t stream) {
   // With no elements there are no batch statistics; the CPU kernel divides 0 by 0 there too.
   if (d.c <= 0 || d.count() == 0) return;
@@ -149,21 +149,21 @@ void batchnorm_forward_train(const float* x, const float* gamma, const float* be
 
 template <bool kReluInput>
 void batchnorm_forward_eval(const float* x, const float* gamma, const float* beta, const float* mean,
-                            const float* var, float* y, const cpu::Dims& d, float eps, cudaStream_t stream) {
+                            const float* var, float* y, const NchwDims& d, float eps, cudaStream_t stream) {
   if (d.count() <= 0) return;
   bn_apply_kernel<true, kReluInput><<<elementwise_grid(d), kThreads, 0, stream>>>(
       x, gamma, beta, mean, var, eps, y, int64_t(d.n) * d.c, d.c, d.plane());
   MRIAE_CUDA_CHECK_LAUNCH((bn_apply_kernel<true, kReluInput>));
 }
 
-size_t batchnorm_backward_scratch_bytes(const cpu::Dims& d) {
+size_t batchnorm_backward_scratch_bytes(const NchwDims& d) {
   return 2 * partials_bytes(d) + 2 * sizeof(float) * size_t(d.c);
 }
 
 template <bool kReluInput>
 void batchnorm_backward_train(const float* x, const float* dy, const float* gamma, const float* mean,
                               const float* invstd, float* dx, float* dgamma, float* dbeta, void* scratch,
-                              const cpu::Dims& d, cudaStream_t stream, bool accumulate_dx) {
+                              const NchwDims& d, cudaStream_t stream, bool accumulate_dx) {
   if (d.count() <= 0 || (!dx && !dgamma && !dbeta)) return;
   const int64_t np = int64_t(d.c) * channel_splits(d);
   auto* partial_dy = static_cast<double*>(scratch);
@@ -185,11 +185,11 @@ void batchnorm_backward_train(const float* x, const float* dy, const float* gamm
 // The header declares these templates only: every caller links to one of the two instantiations here.
 #define MRIAE_BN_INSTANTIATE(kReluInput)                                                                         \
   template void batchnorm_forward_train<kReluInput>(const float*, const float*, const float*, float*, float*,  \
-                                                    float*, float*, void*, const cpu::Dims&, float, cudaStream_t); \
+                                                    float*, float*, void*, const NchwDims&, float, cudaStream_t); \
   template void batchnorm_forward_eval<kReluInput>(const float*, const float*, const float*, const float*,      \
-                                                   const float*, float*, const cpu::Dims&, float, cudaStream_t);  \
+                                                   const float*, float*, const NchwDims&, float, cudaStream_t);  \
   template void batchnorm_backward_train<kReluInput>(const float*, const float*, const float*, const float*,    \
-                                                     const float*, float*, float*, float*, void*, const cpu::Dims&, \
+                                                     const float*, float*, float*, float*, void*, const NchwDims&, \
                                                      cudaStream_t, bool);
 MRIAE_BN_INSTANTIATE(false)
 MRIAE_BN_INSTANTIATE(true)

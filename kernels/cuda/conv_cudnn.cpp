@@ -67,7 +67,7 @@ const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
   }
 }
 
-std::string shape_text(const cpu::Dims& xd, int k) {
+std::string shape_text(const NchwDims& xd, int k) {
   std::ostringstream o;
   o << "x [" << xd.n << ", " << xd.c << ", " << xd.h << ", " << xd.w << "] -> " << k << " channels";
   return o.str();
@@ -94,7 +94,7 @@ template <typename Perf> bool acceptable(const Perf& p, const ConvOptions& o) {
 // an error listing what cuDNN offered.
 template <typename Perf>
 const Perf& pick(const std::vector<Perf>& found, int returned, const ConvOptions& o, const char* what,
-                 const cpu::Dims& xd, int k) {
+                 const NchwDims& xd, int k) {
   for (int i = 0; i < returned; ++i)
     if (acceptable(found[i], o)) return found[i];
   std::ostringstream msg;
@@ -140,7 +140,7 @@ std::string cudnn_version() {
 }
 
 struct Conv3x3::Plan {
-  cpu::Dims xd;
+  NchwDims xd;
   int k = 0;
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
@@ -193,7 +193,7 @@ void Conv3x3::set_options(const ConvOptions& options) {
 
 void* Conv3x3::workspace(size_t bytes) { return bytes ? workspace_(bytes) : nullptr; }
 
-Conv3x3::Plan& Conv3x3::plan(const cpu::Dims& xd, int k) {
+Conv3x3::Plan& Conv3x3::plan(const NchwDims& xd, int k) {
   const Key key{xd.n, xd.c, xd.h, xd.w, k};
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
@@ -291,7 +291,7 @@ void Conv3x3::choose_backward_filter(Plan& p) {
   p.bwd_filter_ready = true;
 }
 
-void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, const cpu::Dims& xd, int k) {
+void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, const NchwDims& xd, int k) {
   Plan& p = plan(xd, k);
   const float one = 1.0f, zero = 0.0f;
   void* ws = workspace(p.fwd_ws);
@@ -302,7 +302,7 @@ void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, 
 }
 
 void Conv3x3::backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                       const cpu::Dims& xd, int k, bool accumulate_dx) {
+                       const NchwDims& xd, int k, bool accumulate_dx) {
   Plan& p = plan(xd, k);
   if (dx) choose_backward_data(p);
   if (dw) choose_backward_filter(p);
@@ -313,7 +313,7 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
     if (options_.deterministic) {
       cudaStream_t stream = nullptr;
       MRIAE_CUDNN_CHECK(cudnnGetStream(handle_, &stream));
-      const cpu::Dims yd{xd.n, k, xd.h, xd.w};
+      const NchwDims yd{xd.n, k, xd.h, xd.w};
       channel_sum_accumulate(dy, db, yd, workspace(channel_sum_scratch_bytes(yd)), stream);
     } else {
       MRIAE_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle_, &one, p.y, dy, &one, p.bias, db));
@@ -331,7 +331,7 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
   }
 }
 
-std::string Conv3x3::describe(const cpu::Dims& xd, int k) const {
+std::string Conv3x3::describe(const NchwDims& xd, int k) const {
   auto it = plans_.find(Key{xd.n, xd.c, xd.h, xd.w, k});
   if (it == plans_.end()) return "";
   const Plan& p = *it->second;

@@ -94,14 +94,14 @@ __global__ void upsample2_backward_kernel(const float* dy, float* dx, int64_t pl
 
 }  // namespace
 
-void maxpool2_forward(const float* x, float* y, int32_t* argmax, const cpu::Dims& xd, cudaStream_t stream) {
+void maxpool2_forward(const float* x, float* y, int32_t* argmax, const NchwDims& xd, cudaStream_t stream) {
   const int64_t total = int64_t(xd.n) * xd.c * (xd.h / 2) * (xd.w / 2);
   if (total <= 0) return;
   maxpool2_forward_kernel<<<grid_for(total), kThreads, 0, stream>>>(x, y, argmax, int64_t(xd.n) * xd.c, xd.h, xd.w);
   MRIAE_CUDA_CHECK_LAUNCH(maxpool2_forward_kernel);
 }
 
-void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const cpu::Dims& xd, cudaStream_t stream,
+void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const NchwDims& xd, cudaStream_t stream,
                        bool accumulate) {
   const int64_t planes = int64_t(xd.n) * xd.c;
   if (!accumulate) {
@@ -117,14 +117,14 @@ void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const 
   MRIAE_CUDA_CHECK_LAUNCH(maxpool2_backward_kernel);
 }
 
-void upsample2_forward(const float* x, float* y, const cpu::Dims& xd, cudaStream_t stream) {
+void upsample2_forward(const float* x, float* y, const NchwDims& xd, cudaStream_t stream) {
   const int64_t total = xd.count() * 4;
   if (total <= 0) return;
   upsample2_forward_kernel<<<grid_for(total), kThreads, 0, stream>>>(x, y, int64_t(xd.n) * xd.c, xd.h, xd.w);
   MRIAE_CUDA_CHECK_LAUNCH(upsample2_forward_kernel);
 }
 
-void upsample2_backward(const float* dy, float* dx, const cpu::Dims& xd, cudaStream_t stream, bool accumulate) {
+void upsample2_backward(const float* dy, float* dx, const NchwDims& xd, cudaStream_t stream, bool accumulate) {
   const int64_t total = xd.count();
   if (total <= 0) return;
   upsample2_backward_kernel<<<grid_for(total), kThreads, 0, stream>>>(dy, dx, int64_t(xd.n) * xd.c, xd.h, xd.w,
