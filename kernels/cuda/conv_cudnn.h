@@ -5,7 +5,8 @@
 //
 // Algorithms are chosen once per shape and cached by shape, so a new batch size gets its own choice:
 // benchmarked with cudnnFind*, or in deterministic mode ranked by cuDNN's heuristics (no timing, so
-// every process chooses alike). The object is not thread-safe: one training thread drives it.
+// every process chooses alike). An algorithm that fails when run is replaced, once, by a deterministic one
+// from the heuristics (said on stderr). The object is not thread-safe: one training thread drives it.
 #include <cuda_runtime_api.h>
 
 #include <array>
@@ -73,6 +74,10 @@ class Conv3x3 {
   Plan& plan(const NchwDims& xd, int k);
   void choose_backward_data(Plan& p);
   void choose_backward_filter(Plan& p);
+  // After the chosen algorithm failed to run with `status`: a deterministic replacement, said on stderr.
+  void fall_back_forward(Plan& p, int status);
+  void fall_back_backward_data(Plan& p, int status);
+  void fall_back_backward_filter(Plan& p, int status);
   void* workspace(size_t bytes);
 
   cudnnContext* handle_;
