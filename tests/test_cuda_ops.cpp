@@ -123,6 +123,7 @@ TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with tie
   std::vector<NchwDims> shapes = kShapes;
   shapes.push_back({2, 3, 5, 4});  // odd trailing row dropped
   shapes.push_back({2, 3, 4, 7});  // odd trailing column dropped
+  shapes.push_back({2, 35000, 2, 3});  // more planes than one grid's z holds: the kernels loop over planes
   for (const NchwDims& d : shapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = int64_t(d.n) * d.c * (d.h / 2) * (d.w / 2);
@@ -161,7 +162,9 @@ TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with tie
 }
 
 TEST_CASE("upsample2 forward and backward match the CPU exactly") {
-  for (const NchwDims& d : kShapes) {
+  std::vector<NchwDims> shapes = kShapes;
+  shapes.push_back({1, 70000, 1, 3});  // more planes than one grid's z holds: the kernels loop over planes
+  for (const NchwDims& d : shapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = 4 * n;
     const auto x = random_values(n, seed_for(d, 10)), dy = random_values(m, seed_for(d, 11)),
