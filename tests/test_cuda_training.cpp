@@ -1,5 +1,5 @@
-// The engine on CUDA tensors: full training steps of the autoencoder against the CPU, determinism,
-// the caching allocator's steady state, and the errors a user can meet.
+// The engine on CUDA tensors: training steps of the autoencoder against the CPU and the PyTorch reference,
+// determinism, the caching allocator's steady state, and the errors a user can meet.
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -9,6 +9,8 @@
 #include "engine/rmsprop.h"
 #include "gpu_util.h"
 #include "model/autoencoder.h"
+#include "tests/parity/state_file.h"
+#include "tests/parity/step_comparison.h"
 
 using namespace gpu_test;
 using namespace mriae;
@@ -47,57 +49,38 @@ Tensor random_batch(int n, int h, int w, uint64_t seed, Device device) {
 
 }  // namespace
 
-TEST_CASE("training steps of the autoencoder on the GPU follow the CPU") {
-  ScopedCudaOptions strict(CudaOptions{});
-  Trainer cpu(Device::CPU), gpu(Device::CUDA);
-  const int n = 3, h = 176, w = 176;  // the model's resolution, an odd batch
-  for (int step = 1; step <= 3; ++step) {
-    CAPTURE(step);
-    const Tensor batch = random_batch(n, h, w, 100 + uint64_t(step), Device::CPU);
-    // Gradients are compared before the update of the first step, where both start from equal parameters.
-    Var y_cpu, y_gpu;
-    if (step == 1) {
-      Tape tc, tg;
-      for (auto* t : {&cpu, &gpu}) t->model.parameters().zero_grad();
-      const Tensor batch_gpu = batch.to(Device::CUDA);
-      Var lc = mse_loss(&tc, cpu.model.forward(&tc, Var(batch), true), batch);
-      Var lg = mse_loss(&tg, gpu.model.forward(&tg, Var(batch_gpu), true), batch_gpu);
-      const float loss_c = lc.value().item(), loss_g = lg.value().item();
-      INFO("loss cpu " << loss_c << " gpu " << loss_g);
-      CHECK(std::fabs(loss_g - loss_c) <= 1e-5 * std::fabs(loss_c));
-      tc.backward(lc);
-      tg.backward(lg);
-      const auto& pc = cpu.model.parameters().entries();
-      const auto& pg = gpu.model.parameters().entries();
-      for (size_t i = 0; i < pc.size(); ++i)
-        check_close("gradient of " + pc[i].name, pg[i].var.grad().to_vector(), pc[i].var.grad().to_vector(), 1e-6,
-                    1e-3);
-      cpu.opt.step();
-      gpu.opt.step();
-      continue;
-    }
-    const float loss_c = cpu.step(batch, &y_cpu), loss_g = gpu.step(batch.to(Device::CUDA), &y_gpu);
-    INFO("loss cpu " << loss_c << " gpu " << loss_g);
-    CHECK(std::isfinite(loss_g));
-    CHECK(std::fabs(loss_g - loss_c) <= 1e-3 * std::fabs(loss_c));
-    check_close("output", y_gpu.value().to_vector(), y_cpu.value().to_vector(), 1e-4, 1e-2);
-  }
-  check_close("parameters after 3 steps", gpu.model.parameters().flat_values().to_vector(),
-              cpu.model.parameters().flat_values().to_vector(), 1e-4, 5e-2);
-  for (size_t i = 0; i < cpu.model.bn_states().size(); ++i) {
-    CAPTURE(i);
-    const auto& sc = cpu.model.bn_states()[i];
-    const auto& sg = gpu.model.bn_states()[i];
-    CHECK(sc.steps == sg.steps);
-    check_close("moving mean", sg.moving_mean.to_vector(), sc.moving_mean.to_vector(), 1e-4, 1e-2);
-    check_close("moving variance", sg.moving_var.to_vector(), sc.moving_var.to_vector(), 1e-4, 1e-2);
-  }
+namespace {
 
-  // Inference mode uses the moving statistics on both backends.
-  const Tensor batch = random_batch(n, h, w, 200, Device::CPU);
-  const Var yc = cpu.model.forward(nullptr, Var(batch), false);
-  const Var yg = gpu.model.forward(nullptr, Var(batch.to(Device::CUDA)), false);
-  check_close("inference output", yg.value().to_vector(), yc.value().to_vector(), 1e-4, 1e-2);
+const std::string kStatePath = std::string(MRIAE_SOURCE_DIR) + "/tests/parity/state_v1.bin";
+
+void require_pass(const parity::Report& report) {
+  for (const std::string& f : report.failures()) FAIL_CHECK(f);
+  CHECK(report.failures().empty());
+}
+
+}  // namespace
+
+// Step by step from the CPU's parameters, RMSprop accumulators and moving statistics (teacher forcing), with
+// the parity test's classes and limits: two float32 engines cannot follow each other free-running (ReLU
+// inputs within rounding of zero change sides, RMSprop's first step follows the sign of uncertain
+// gradients; tests/parity/README.md). tests/test_step_comparison.cpp shows on the CPU that this comparison
+// passes a one-ulp difference and fails a real one. The problem is the state file's (real MRI crops,
+// starting values with non-trivial gradients everywhere), on which the limits were measured.
+TEST_CASE("training steps of the autoencoder on the GPU follow the CPU, step by step") {
+  ScopedCudaOptions strict(CudaOptions{});
+  const parity::StateFile state = parity::StateFile::load(kStatePath);
+  parity::Backend cpu(Device::CPU), gpu(Device::CUDA);
+  std::vector<Tensor> init;
+  for (const auto& e : cpu.model().parameters().entries()) init.push_back(state.at("init/" + e.name));
+  cpu.set_params(init);
+  const Tensor& input = state.at("input");
+  require_pass(parity::compare_backends(cpu, input, gpu, input.to(Device::CUDA)));
+}
+
+// The parity test's three steps on the GPU, held to the limits the CPU meets.
+TEST_CASE("the GPU matches the PyTorch reference state over three RMSprop steps") {
+  ScopedCudaOptions strict(CudaOptions{});
+  require_pass(parity::run_state_file(kStatePath, Device::CUDA));
 }
 
 TEST_CASE("the plain (PyTorch) moving-statistics rule runs on the GPU as on the CPU") {
