@@ -53,7 +53,11 @@ bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requ
 
 }  // namespace
 
-Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
+namespace {
+
+// add_bias false: y = conv(x, w) without b, whose gradient is still b's (dL/db = the channel sums of dy):
+// the caller adds b where it reads y (conv_relu_batchnorm). y must not be seen by anyone else.
+Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool add_bias) {
   const NchwDims xd = dims_of(x.value(), "conv2d3x3");
   same_device("conv2d3x3", x, w);
   same_device("conv2d3x3", x, b);
@@ -67,10 +71,12 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
 
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device());
   if (gpu) {
-    ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
+    ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(),
+                                              add_bias ? b.value().data() : nullptr, y.data(), xd, k));
   } else {
     Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)});
-    cpu::conv3x3_forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k, scratch.data());
+    cpu::conv3x3_forward(x.value().data(), w.value().data(), add_bias ? b.value().data() : nullptr, y.data(), xd, k,
+                         scratch.data());
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
   Var out(y, gx || gw || gb);
@@ -94,6 +100,10 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   }
   return out;
 }
+
+}  // namespace
+
+Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) { return conv2d3x3_impl(tape, x, w, b, true); }
 
 Var relu(Tape* tape, const Var& x) {
   const bool gpu = x.device() == Device::CUDA;
@@ -199,9 +209,10 @@ BatchNormState BatchNormState::create(int64_t channels, Device device) {
 
 namespace {
 
-// relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm).
+// relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm). xbias
+// (undefined: none, GPU only): a per-channel bias added to x as it is read, forward and backward alike.
 Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
-                   bool training, const BatchNormOptions& opt, bool relu_input) {
+                   bool training, const BatchNormOptions& opt, bool relu_input, const Tensor& xbias = Tensor()) {
   const NchwDims xd = dims_of(x.value(), "batchnorm");
   same_device("batchnorm", x, gamma);
   same_device("batchnorm", x, beta);
@@ -213,6 +224,8 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
                                 device_name(state.moving_mean.device()) + " but the input on " + device_name(dev));
   const bool gpu = dev == Device::CUDA;
+  const float* xb = xbias.defined() ? xbias.data() : nullptr;
+  if (xb && !gpu) throw std::logic_error("batchnorm: a folded input bias is a GPU path only");
   Tensor y = Tensor::empty(x.shape(), dev);
   if (!training) {
     if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
@@ -220,11 +233,11 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     if (gpu)
       ON_CUDA("batchnorm", (relu_input ? cuda::batchnorm_forward_eval<true> : cuda::batchnorm_forward_eval<false>)(
                                x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
-                               state.moving_var.data(), y.data(), xd, opt.eps, stream()));
+                               state.moving_var.data(), y.data(), xd, opt.eps, stream(), xb));
     else
       (relu_input ? cpu::batchnorm_forward_eval<float, true> : cpu::batchnorm_forward_eval<float, false>)(
           x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
-          state.moving_var.data(), y.data(), xd, opt.eps);
+          state.moving_var.data(), y.data(), xd, opt.eps, nullptr);
     return Var(y);
   }
 
@@ -234,12 +247,12 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
       Storage scratch(cuda::batchnorm_forward_scratch_bytes(xd), Device::CUDA);
       (relu_input ? cuda::batchnorm_forward_train<true> : cuda::batchnorm_forward_train<false>)(
           x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
-          var.data(), scratch.data(), xd, opt.eps, stream());
+          var.data(), scratch.data(), xd, opt.eps, stream(), xb);
     });
   } else {
     (relu_input ? cpu::batchnorm_forward_train<float, true> : cpu::batchnorm_forward_train<float, false>)(
         x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
-        var.data(), xd, opt.eps);
+        var.data(), xd, opt.eps, nullptr);
   }
   const int64_t count = int64_t(xd.n) * xd.plane();
   ++state.steps;
@@ -265,7 +278,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   Var out(y, any);
   if (any) {
     const bool gx = needs_grad(tape, x);
-    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input]() {
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input, xbias]() {
       if (!out.has_grad()) return;
       float* dgamma = gamma.requires_grad() ? gamma.grad_accumulator().data() : nullptr;
       float* dbeta = beta.requires_grad() ? beta.grad_accumulator().data() : nullptr;
@@ -275,13 +288,13 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
           Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
           (relu_input ? cuda::batchnorm_backward_train<true> : cuda::batchnorm_backward_train<false>)(
               x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
-              dbeta, scratch.data(), xd, stream(), dx.accumulate);
+              dbeta, scratch.data(), xd, stream(), dx.accumulate, xbias.defined() ? xbias.data() : nullptr);
         });
         return;
       }
       (relu_input ? cpu::batchnorm_backward_train<float, true> : cpu::batchnorm_backward_train<float, false>)(
           x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data, dgamma,
-          dbeta, xd, dx.accumulate);
+          dbeta, xd, dx.accumulate, nullptr);
     });
   }
   return out;
@@ -297,6 +310,20 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
 Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& opt) {
   return batchnorm_impl(tape, x, gamma, beta, state, training, opt, true);
+}
+
+Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
+                        BatchNormState& state, bool training, const BatchNormOptions& opt) {
+  // The CPU convolution adds its bias inside its own accumulation, for free: nothing to fold there.
+  if (x.device() != Device::CUDA)
+    return relu_batchnorm(tape, conv2d3x3(tape, x, w, b), gamma, beta, state, training, opt);
+  // cuDNN adds a bias in a pass of its own over the output (cudnnAddTensor). The batchnorm reads that output
+  // anyway, forward and backward, so it adds b there instead. The stored pre-activation is bias-free, which
+  // is all the backward needs: batchnorm adds b again when it reads it, and the convolution's backward reads
+  // only its input, its weights and dy (= the gradient with respect to x*w + b), whose channel sums are db.
+  same_device("conv_relu_batchnorm", x, b);
+  const Var z = conv2d3x3_impl(tape, x, w, b, false);
+  return batchnorm_impl(tape, z, gamma, beta, state, training, opt, true, b.value());
 }
 
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {

@@ -330,6 +330,96 @@ TEST_CASE("fused ReLU-then-batchnorm matches the CPU's fused kernels, and relu t
   check_batchnorm<true>();
 }
 
+// The conv bias folded into the fused kernels' reads of x (conv_relu_batchnorm on the GPU): against the CPU's
+// fused twins with the same bias, and, exactly, against both backends' kernels run on x + bias written out
+// (one float addition either way, which is what cudnnAddTensor's separate pass computes).
+TEST_CASE("fused ReLU-then-batchnorm with the conv bias folded in matches the CPU, and equals it on x + bias") {
+  const float eps = 1e-3f;
+  for (const NchwDims& d : kShapes) {
+    CAPTURE(str(d));
+    const int64_t n = d.count(), hw = d.plane();
+    const auto c = static_cast<size_t>(d.c);
+    auto x = random_values(n, seed_for(d, 50), -1.0, 2.0);
+    // Bias values that move many inputs across the ReLU's kink, and a bias of exactly -x somewhere, where the
+    // ReLU sees 0 and its gradient must be 0 as for x + b written out.
+    const auto bias = random_values(d.c, seed_for(d, 51), -1.0, 1.0);
+    for (int64_t i = 0; i < n; i += 11) x[size_t(i)] = -bias[size_t((i / hw) % d.c)];
+    std::vector<float> xb(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) xb[size_t(i)] = x[size_t(i)] + bias[size_t((i / hw) % d.c)];
+    const auto gamma = random_values(d.c, seed_for(d, 52), 0.5, 1.5), beta = random_values(d.c, seed_for(d, 53));
+    const auto dy = random_values(n, seed_for(d, 54));
+
+    // CPU twin with the folded bias, and its exact equality with the kernels on x + bias.
+    std::vector<float> y_ref(static_cast<size_t>(n)), mean_ref(c), invstd_ref(c), var_ref(c);
+    cpu::batchnorm_forward_train<float, true>(x.data(), gamma.data(), beta.data(), y_ref.data(), mean_ref.data(),
+                                              invstd_ref.data(), var_ref.data(), d, eps, bias.data());
+    std::vector<float> y_xb(static_cast<size_t>(n)), mean_xb(c), invstd_xb(c), var_xb(c);
+    cpu::batchnorm_forward_train<float, true>(xb.data(), gamma.data(), beta.data(), y_xb.data(), mean_xb.data(),
+                                              invstd_xb.data(), var_xb.data(), d, eps);
+    CHECK(y_ref == y_xb);
+    CHECK(mean_ref == mean_xb);
+    CHECK(var_ref == var_xb);
+    std::vector<float> dx_ref = sentinel_values(n), dgamma_ref(c, 0.0f), dbeta_ref(c, 0.0f);
+    cpu::batchnorm_backward_train<float, true>(x.data(), dy.data(), gamma.data(), mean_ref.data(), invstd_ref.data(),
+                                               dx_ref.data(), dgamma_ref.data(), dbeta_ref.data(), d, false,
+                                               bias.data());
+    std::vector<float> dx_xb = sentinel_values(n), dgamma_xb(c, 0.0f), dbeta_xb(c, 0.0f);
+    cpu::batchnorm_backward_train<float, true>(xb.data(), dy.data(), gamma.data(), mean_ref.data(), invstd_ref.data(),
+                                               dx_xb.data(), dgamma_xb.data(), dbeta_xb.data(), d, false);
+    CHECK(dx_ref == dx_xb);
+    CHECK(dgamma_ref == dgamma_xb);
+    std::vector<float> ye_ref(static_cast<size_t>(n));
+    cpu::batchnorm_forward_eval<float, true>(x.data(), gamma.data(), beta.data(), mean_ref.data(), var_ref.data(),
+                                             ye_ref.data(), d, eps, bias.data());
+
+    // The GPU with the folded bias against the CPU twin.
+    Guarded gx(x), gxb(xb), gbias(bias), ggamma(gamma), gbeta(beta), gdy(dy), gy = Guarded::sized(n),
+        gmean = Guarded::sized(d.c), ginvstd = Guarded::sized(d.c), gvar = Guarded::sized(d.c),
+        fscratch = Guarded::sized(int64_t(cuda::batchnorm_forward_scratch_bytes(d) / sizeof(float))),
+        bscratch = Guarded::sized(int64_t(cuda::batchnorm_backward_scratch_bytes(d) / sizeof(float)));
+    cuda::batchnorm_forward_train<true>(gx.data(), ggamma.data(), gbeta.data(), gy.data(), gmean.data(),
+                                        ginvstd.data(), gvar.data(), fscratch.data(), d, eps, stream(), gbias.data());
+    const auto y = gy.values();
+    check_finite("folded-bias forward", y);
+    check_close("folded-bias mean", gmean.values(), mean_ref, 1e-12, kUlpRel);
+    check_close("folded-bias variance", gvar.values(), var_ref, 1e-12, kUlpRel);
+    check_close("folded-bias forward", y, y_ref, 1e-10, 1e-5);
+    // Backward from the CPU's statistics, so only the backward kernels are compared.
+    Guarded rmean(mean_ref), rinvstd(invstd_ref), rvar(var_ref), gdx(sentinel_values(n));
+    Guarded gdgamma0(std::vector<float>(c, 0.0f)), gdbeta0(std::vector<float>(c, 0.0f));
+    cuda::batchnorm_backward_train<true>(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                         gdx.data(), gdgamma0.data(), gdbeta0.data(), bscratch.data(), d, stream(),
+                                         false, gbias.data());
+    const auto dx = gdx.values();
+    check_finite("folded-bias backward dx", dx);
+    check_close("folded-bias backward dx", dx, dx_ref, 1e-10, 1e-5);
+    check_close("folded-bias backward dgamma", gdgamma0.values(), dgamma_ref, 1e-10, 1e-5);
+    check_close("folded-bias backward dbeta", gdbeta0.values(), dbeta_ref, 1e-10, 1e-5);
+    Guarded gye = Guarded::sized(n);
+    cuda::batchnorm_forward_eval<true>(gx.data(), ggamma.data(), gbeta.data(), rmean.data(), rvar.data(), gye.data(),
+                                       d, eps, stream(), gbias.data());
+    check_close("folded-bias inference forward", gye.values(), ye_ref, 1e-12, 1e-6);
+    CHECK_GUARDS(gy);
+    CHECK_GUARDS(gdx);
+    CHECK_GUARDS(gye);
+
+    // Exactly the GPU's own kernels on x + bias written out.
+    Guarded gy2 = Guarded::sized(n), gmean2 = Guarded::sized(d.c), ginvstd2 = Guarded::sized(d.c),
+            gvar2 = Guarded::sized(d.c), gdx2(sentinel_values(n)), gye2 = Guarded::sized(n);
+    cuda::batchnorm_forward_train<true>(gxb.data(), ggamma.data(), gbeta.data(), gy2.data(), gmean2.data(),
+                                        ginvstd2.data(), gvar2.data(), fscratch.data(), d, eps, stream());
+    cuda::batchnorm_backward_train<true>(gxb.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                         gdx2.data(), nullptr, nullptr, bscratch.data(), d, stream(), false);
+    cuda::batchnorm_forward_eval<true>(gxb.data(), ggamma.data(), gbeta.data(), rmean.data(), rvar.data(),
+                                       gye2.data(), d, eps, stream());
+    check_close("folded bias vs x + bias: forward", y, gy2.values(), 0, 0);
+    check_close("folded bias vs x + bias: mean", gmean.values(), gmean2.values(), 0, 0);
+    check_close("folded bias vs x + bias: variance", gvar.values(), gvar2.values(), 0, 0);
+    check_close("folded bias vs x + bias: backward dx", dx, gdx2.values(), 0, 0);
+    check_close("folded bias vs x + bias: inference forward", gye.values(), gye2.values(), 0, 0);
+  }
+}
+
 TEST_CASE("batchnorm moving statistics match the CPU for both rules") {
   const int c = 37;
   const int64_t count = 3 * 176 * 176;

@@ -136,6 +136,54 @@ TEST_CASE("relu_batchnorm on the GPU gives the values of relu then batchnorm, gr
   CHECK(a.eval == f.eval);
 }
 
+// conv_relu_batchnorm on the GPU adds the conv bias in the batchnorm's reads instead of cudnnAddTensor's pass.
+// Against the three ops in sequence: values, every gradient, the moving statistics and inference. x + b is one
+// float addition either way, so only a different rounding inside cuDNN's add could tell them apart: the
+// limits are at that level (deterministic algorithms, so both runs pick and repeat the same convolutions).
+TEST_CASE("conv_relu_batchnorm on the GPU, bias folded into the batchnorm, gives conv, relu then batchnorm") {
+  CudaOptions o;
+  o.deterministic = true;
+  ScopedCudaOptions det(o);
+  const Shape xs{3, 16, 44, 44};
+  const int k = 32;
+  const auto xv = random_values(shape_numel(xs), 700), wv = random_values(int64_t(k) * 16 * 9, 701, -0.1, 0.1),
+             bv = random_values(k, 702, -0.5, 0.5), gv = random_values(k, 703, 0.5, 1.5),
+             betav = random_values(k, 704), target = random_values(int64_t(3) * k * 44 * 44, 705);
+  struct Out {
+    std::vector<float> y, dx, dw, db, dgamma, dbeta, moving_mean, moving_var, eval;
+  };
+  auto run = [&](bool folded) {
+    auto on_gpu = [](const Shape& s, const std::vector<float>& v) {
+      return Var(Tensor::from_vector(s, v, Device::CUDA), true);
+    };
+    Var x = on_gpu(xs, xv), w = on_gpu({k, 16, 3, 3}, wv), b = on_gpu({k}, bv), gamma = on_gpu({k}, gv),
+        beta = on_gpu({k}, betav);
+    BatchNormState st = BatchNormState::create(k, Device::CUDA);
+    const BatchNormOptions opt;
+    Tape tape;
+    Var y = folded ? conv_relu_batchnorm(&tape, x, w, b, gamma, beta, st, true, opt)
+                   : relu_batchnorm(&tape, conv2d3x3(&tape, x, w, b), gamma, beta, st, true, opt);
+    Var loss = mse_loss(&tape, y, Tensor::from_vector({3, k, 44, 44}, target, Device::CUDA));
+    tape.backward(loss);
+    const Var xe(x.value()), we(w.value()), be(b.value()), ge(gamma.value()), bte(beta.value());
+    const Var e = folded ? conv_relu_batchnorm(nullptr, xe, we, be, ge, bte, st, false, opt)
+                         : relu_batchnorm(nullptr, conv2d3x3(nullptr, xe, we, be), ge, bte, st, false, opt);
+    return Out{y.value().to_vector(),      x.grad().to_vector(),       w.grad().to_vector(),
+               b.grad().to_vector(),       gamma.grad().to_vector(),   beta.grad().to_vector(),
+               st.moving_mean.to_vector(), st.moving_var.to_vector(), e.value().to_vector()};
+  };
+  const Out a = run(false), f = run(true);
+  check_close("forward", f.y, a.y, 1e-12, 1e-6);
+  check_close("dx", f.dx, a.dx, 1e-12, 1e-6);
+  check_close("dw", f.dw, a.dw, 1e-12, 1e-6);
+  check_close("db", f.db, a.db, 1e-12, 1e-6);
+  check_close("dgamma", f.dgamma, a.dgamma, 1e-12, 1e-6);
+  check_close("dbeta", f.dbeta, a.dbeta, 1e-12, 1e-6);
+  check_close("moving mean", f.moving_mean, a.moving_mean, 1e-12, 1e-6);
+  check_close("moving variance", f.moving_var, a.moving_var, 1e-12, 1e-6);
+  check_close("inference", f.eval, a.eval, 1e-12, 1e-6);
+}
+
 TEST_CASE("deterministic mode: two runs from one seed give bit-identical losses for 10 steps") {
   CudaOptions o;
   o.deterministic = true;

@@ -173,6 +173,33 @@ TEST_CASE("batchnorm training backward matches finite differences") {
   }
 }
 
+// The GPU's conv_relu_batchnorm folds the conv bias into the fused kernels' reads of x, and takes the bias's
+// gradient as the channel sums of the dx they return (the conv's own db from its dy): both checked here.
+TEST_CASE("fused ReLU-batchnorm with a folded input bias: dx and the bias's gradient match finite differences") {
+  for (NchwDims d : {NchwDims{3, 2, 4, 5}, NchwDims{1, 3, 2, 2}}) {
+    Rng rng(7);
+    auto x = random_vector(rng, size_t(d.count()), -2, 3), gamma = random_vector(rng, size_t(d.c), 0.5, 1.5),
+         beta = random_vector(rng, size_t(d.c)), bias = random_vector(rng, size_t(d.c), -1, 1);
+    auto r = random_vector(rng, x.size());
+    std::vector<double> y(x.size()), mean(size_t(d.c)), invstd(size_t(d.c)), var(size_t(d.c));
+    auto loss = [&] {
+      cpu::batchnorm_forward_train<double, true>(x.data(), gamma.data(), beta.data(), y.data(), mean.data(),
+                                                 invstd.data(), var.data(), d, 1e-3, bias.data());
+      return dot(y, r);
+    };
+    loss();
+    std::vector<double> dx(x.size()), dg(size_t(d.c)), db(size_t(d.c));
+    cpu::batchnorm_backward_train<double, true>(x.data(), r.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
+                                                dg.data(), db.data(), d, true, bias.data());
+    std::vector<double> dbias(size_t(d.c), 0.0);
+    for (int64_t i = 0; i < d.count(); ++i) dbias[size_t((i / d.plane()) % d.c)] += dx[size_t(i)];
+    CHECK(relative_l2(dx, numeric_gradient(loss, x)) < kLimit);
+    CHECK(relative_l2(dbias, numeric_gradient(loss, bias)) < kLimit);
+    CHECK(relative_l2(dg, numeric_gradient(loss, gamma)) < kLimit);
+    CHECK(relative_l2(db, numeric_gradient(loss, beta)) < kLimit);
+  }
+}
+
 TEST_CASE("batchnorm training forward normalises each channel") {
   const NchwDims d{4, 3, 5, 5};
   Rng rng(6);
