@@ -54,6 +54,17 @@ constexpr double kUlpRel = 2e-7;  // about one float ulp, relative to max(1, max
 
 }  // namespace
 
+// Tape::backward seeds the loss gradient with it, so it must write every element and nothing beside them.
+TEST_CASE("fill writes its value to every element and nothing else") {
+  for (int64_t n : {int64_t(1), int64_t(1000), int64_t(3) * 32 * 176 * 176}) {
+    CAPTURE(n);
+    Guarded g(sentinel_values(n));
+    cuda::fill(g.data(), 1.0f, n, stream());
+    check_close("fill", g.values(), std::vector<float>(size_t(n), 1.0f), 0, 0);
+    CHECK_GUARDS(g);
+  }
+}
+
 TEST_CASE("relu forward and backward match the CPU exactly") {
   for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
