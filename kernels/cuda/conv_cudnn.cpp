@@ -124,6 +124,10 @@ const Perf& pick_fallback(const std::vector<Perf>& found, int returned, const Co
               shape_text(xd, k) + " and no other deterministic algorithm is offered");
 }
 
+// The status of a convolution that ran, or ran again with a fallback algorithm, naming the call.
+#define MRIAE_CUDNN_CHECK_RUN(status, call) \
+  ::mriae::cuda::check_status((status), CUDNN_STATUS_SUCCESS, cudnnGetErrorString, "cuDNN", call, __FILE__, __LINE__)
+
 // Said once per shape and direction: the plan keeps the fallback, so the failure does not recur.
 void say_fallback(const char* what, const char* failed, cudnnStatus_t status, const char* chosen,
                   const NchwDims& xd, int k) {
@@ -386,7 +390,7 @@ void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, 
     fall_back_forward(p, int(s));
     s = run();
   }
-  MRIAE_CUDNN_CHECK(s);
+  MRIAE_CUDNN_CHECK_RUN(s, "cudnnConvolutionForward");
   if (b) MRIAE_CUDNN_CHECK(cudnnAddTensor(handle_, &one, p.bias, b, &one, p.y, y));
 }
 
@@ -418,7 +422,7 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
       fall_back_backward_filter(p, int(s));
       s = run();
     }
-    MRIAE_CUDNN_CHECK(s);
+    MRIAE_CUDNN_CHECK_RUN(s, "cudnnConvolutionBackwardFilter");
   }
   if (dx) {
     auto run = [&] {
@@ -431,7 +435,7 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
       fall_back_backward_data(p, int(s));
       s = run();
     }
-    MRIAE_CUDNN_CHECK(s);
+    MRIAE_CUDNN_CHECK_RUN(s, "cudnnConvolutionBackwardData");
   }
 }
 
