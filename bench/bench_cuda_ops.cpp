@@ -56,7 +56,6 @@ namespace {
 
 using namespace mriae;
 using namespace mriae::bench;
-using cpu::Dims;
 
 struct Options {
   int batch = 128, size = 176, repeats = 100, warmup = 5, check_batch = 2;
@@ -220,7 +219,7 @@ void bench_relu(Runner& r, const Use& u) {
 // kRelu: the fused ReLU-then-batchnorm kernels the model runs; without it, batchnorm alone, the earlier
 // version, which with bench_relu's rows shows what the fusion saves.
 template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const int64_t n = d.count();
   const float eps = 1e-3f;
   const cudaStream_t s = r.stream();
@@ -285,7 +284,7 @@ template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
 }
 
 void bench_maxpool(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const int64_t n = d.count(), m = int64_t(d.n) * d.c * (d.h / 2) * (d.w / 2);
   const cudaStream_t s = r.stream();
   Tensor x, dy, dx, y = device_buffer(m), idx = device_buffer(m);
@@ -316,7 +315,7 @@ void bench_maxpool(Runner& r, const Use& u) {
 }
 
 void bench_upsample(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const int64_t n = d.count();
   const cudaStream_t s = r.stream();
   Tensor x, dy, dx, y = device_buffer(4 * n);
@@ -343,7 +342,7 @@ void bench_upsample(Runner& r, const Use& u) {
                [&] { cuda::upsample2_backward(dy.data(), dx.data(), d, s, false); });
 }
 
-void bench_sigmoid(Runner& r, const Dims& d) {
+void bench_sigmoid(Runner& r, const NchwDims& d) {
   const int64_t n = d.count();
   const cudaStream_t s = r.stream();
   Tensor x, dy, dx, y = device_buffer(n);
@@ -371,7 +370,7 @@ void bench_sigmoid(Runner& r, const Dims& d) {
                [&] { cuda::sigmoid_backward(y.data(), dy.data(), dx.data(), n, s, false); });
 }
 
-void bench_mse(Runner& r, const Dims& d) {
+void bench_mse(Runner& r, const NchwDims& d) {
   const int64_t n = d.count();
   const cudaStream_t s = r.stream();
   const float dloss_value = 0.7f;
@@ -453,10 +452,10 @@ struct ConvTimes {
 };
 
 ConvTimes bench_conv(Runner& r, const Use& u, bool tf32, const ConvTimes* strict, std::vector<std::string>& algos) {
-  const Dims& xd = u.d;
+  const NchwDims& xd = u.d;
   const int k = u.k;
   const int nb = std::min(r.options().check_batch, xd.n);
-  const Dims cd{nb, xd.c, xd.h, xd.w};  // the images the CPU recomputes: the first nb of the batch
+  const NchwDims cd{nb, xd.c, xd.h, xd.w};  // the images the CPU recomputes: the first nb of the batch
   const int64_t nx = xd.count(), nw = int64_t(k) * xd.c * 9, ny = int64_t(xd.n) * k * xd.plane();
   const int64_t cx = cd.count(), cy = int64_t(nb) * k * xd.plane();
   const Tolerance tol = tf32 ? kConvTf32 : kConvStrict;

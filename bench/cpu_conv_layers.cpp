@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
     if (l.kind == LayerSpec::MaxPool) h /= 2;
     if (l.kind == LayerSpec::Upsample) h *= 2;
     if (l.kind != LayerSpec::Conv) continue;
-    const cpu::Dims d{batch, l.in_channels, h, h};
+    const NchwDims d{batch, l.in_channels, h, h};
     const int k = l.channels;
     // Buffers from the engine's allocator (huge pages for the large ones), as in a training step.
     auto buffer = [](int64_t n) { return Tensor::empty({n}); };

@@ -53,7 +53,6 @@ namespace {
 
 using namespace mriae;
 using namespace mriae::bench;
-using cpu::Dims;
 using Floats = std::vector<float>;
 
 struct Options {
@@ -204,7 +203,7 @@ void bench_relu(Runner& r, const Use& u) {
 
 // kRelu: ReLU-then-batchnorm in one kernel, as the model runs it; without, batchnorm alone.
 template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const int64_t n = d.count(), hw = d.plane();
   const float eps = 1e-3f;
   // An offset mean, as after a ReLU: the two-pass variance must not cancel. The fused kernels get
@@ -267,7 +266,7 @@ template <bool kRelu> void bench_batchnorm(Runner& r, const Use& u) {
 }
 
 void bench_maxpool(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const int oh = d.h / 2, ow = d.w / 2;
   const int64_t n = d.count(), m = int64_t(d.n) * d.c * oh * ow;
   const Floats x = random_values(n, 31), dy = random_values(m, 32);
@@ -305,7 +304,7 @@ void bench_maxpool(Runner& r, const Use& u) {
 }
 
 void bench_upsample(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const int64_t n = d.count(), ow = 2 * d.w;
   const Floats x = random_values(n, 41), dy = random_values(4 * n, 42);
   Floats y(sz(4 * n)), dx(sz(n));
@@ -331,7 +330,7 @@ void bench_upsample(Runner& r, const Use& u) {
         [&] { cpu::upsample2_backward(dy.data(), dx.data(), d, false); });
 }
 
-void bench_sigmoid(Runner& r, const Dims& d) {
+void bench_sigmoid(Runner& r, const NchwDims& d) {
   const int64_t n = d.count();
   const Floats x = random_values(n, 51, -8, 8), dy = random_values(n, 52);
   Floats y(sz(n)), dx(sz(n));
@@ -351,7 +350,7 @@ void bench_sigmoid(Runner& r, const Dims& d) {
         [&] { cpu::sigmoid_backward(y.data(), dy.data(), dx.data(), n, false); });
 }
 
-void bench_mse(Runner& r, const Dims& d) {
+void bench_mse(Runner& r, const NchwDims& d) {
   const int64_t n = d.count();
   const float dloss = 0.7f;
   const Floats y = random_values(n, 61, 0, 1), t = random_values(n, 62, 0, 1);
@@ -398,7 +397,7 @@ void bench_rmsprop(Runner& r, int64_t n) {
 // ---- the convolution's copies of its inputs (kernels/cpu/conv2d_layout.h)
 
 // Read the input once; write the padded copy in full, its zero border too.
-Traffic pad_traffic(const Dims& d, const cpu::conv_detail::Padded& p) {
+Traffic pad_traffic(const NchwDims& d, const cpu::conv_detail::Padded& p) {
   return same(kF * (double(d.count()) + double(int64_t(d.n) * d.c) * double(p.plane)));
 }
 
@@ -414,12 +413,12 @@ std::vector<Use> pad_uses(const ModelShapes& m) {
     if (!use_blocked_weight_grad(c.d.c, c.k)) add_use(uses, {c.d, c.layers + " x (weight gradient)"});
   }
   for (const Use& c : m.conv)
-    if (c.input_grad && !use_blocked(c.k, c.d.c)) add_use(uses, {Dims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
+    if (c.input_grad && !use_blocked(c.k, c.d.c)) add_use(uses, {NchwDims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
   return uses;
 }
 
 void bench_pad(Runner& r, const Use& u) {
-  const Dims& d = u.d;
+  const NchwDims& d = u.d;
   const cpu::conv_detail::Padded p(d);
   const int64_t planes = int64_t(d.n) * d.c;
   const Floats x = random_values(d.count(), 101);
@@ -444,9 +443,9 @@ void bench_dy_layouts(Runner& r, const ModelShapes& m) {
   using namespace cpu::conv_detail;
   std::vector<Use> rows;
   for (const Use& c : m.conv)
-    if (!use_blocked_weight_grad(c.d.c, c.k)) add_use(rows, {Dims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
+    if (!use_blocked_weight_grad(c.d.c, c.k)) add_use(rows, {NchwDims{c.d.n, c.k, c.d.h, c.d.w}, c.layers + " dy"});
   for (const Use& u : rows) {
-    const Dims& d = u.d;
+    const NchwDims& d = u.d;
     const Padded p(d);
     const Floats dy = random_values(d.count(), 121);
     Floats dyp(sz(int64_t(d.n) * d.c * p.plane), -1.0f);

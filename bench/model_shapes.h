@@ -6,17 +6,17 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 #include "model/autoencoder.h"
 
 namespace mriae::bench {
 
-inline std::string str(const cpu::Dims& d) {
+inline std::string str(const NchwDims& d) {
   return std::to_string(d.n) + "x" + std::to_string(d.c) + "x" + std::to_string(d.h) + "x" + std::to_string(d.w);
 }
 
 struct Use {
-  cpu::Dims d;         // the op's input (for a convolution: x)
+  NchwDims d;         // the op's input (for a convolution: x)
   std::string layers;  // "relu1, relu2"
   int k = 0;           // convolutions: output channels
   bool input_grad = true;  // convolutions: the first layer's input needs no gradient, so no backward data
@@ -44,7 +44,7 @@ inline void add_channels_use(std::vector<Use>& uses, const Use& u) {
 struct ModelShapes {
   std::vector<Use> conv, relu, bn, pool, upsample;
   std::vector<Use> bn_moving;  // by channel count only: the update's work is one element per channel
-  cpu::Dims output;            // the last convolution's output: sigmoid and loss
+  NchwDims output;            // the last convolution's output: sigmoid and loss
 };
 
 inline ModelShapes model_shapes(int batch, int size) {
@@ -55,12 +55,12 @@ inline ModelShapes model_shapes(int batch, int size) {
   ModelShapes m;
   int h = size, c = 1;
   for (const LayerSpec& l : Autoencoder::layers()) {
-    const cpu::Dims d{batch, c, h, h};
+    const NchwDims d{batch, c, h, h};
     const std::string i = std::to_string(l.index);
     switch (l.kind) {
       case LayerSpec::Conv: {
         m.conv.push_back({d, "conv" + i, l.channels, l.index != 1});
-        const cpu::Dims y{batch, l.channels, h, h};
+        const NchwDims y{batch, l.channels, h, h};
         if (l.index == Autoencoder::kConvs) m.output = y;
         else add_use(m.relu, {y, "relu" + i});
         c = l.channels;

@@ -14,7 +14,7 @@
 // out. Counts are of float elements actually needed.
 #include <cstdint>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::bench {
 
@@ -41,35 +41,35 @@ inline Traffic elementwise_backward(int64_t n, Grad g = Grad::Overwrite) {
 // passes for a variance that does not cancel), and the normalisation. Statistics of the whole batch must
 // be complete before any output is written, so an implementation that cannot hold x on chip (the model's
 // activations are 60-500 MB at batch 128) reads it at least twice; `minimal` is the ideal bound.
-inline Traffic batchnorm_forward_train(const cpu::Dims& d) {
+inline Traffic batchnorm_forward_train(const NchwDims& d) {
   const double n = double(d.count());
   return {2 * kF * n, 4 * kF * n};
 }
 // Inference forward: read x, write y, in one pass.
-inline Traffic batchnorm_forward_eval(const cpu::Dims& d) { return same(2 * kF * double(d.count())); }
+inline Traffic batchnorm_forward_eval(const NchwDims& d) { return same(2 * kF * double(d.count())); }
 // Backward: read x, dy and dx, write dx. Ours first reads x and dy for the channel sums of dy and dy*xhat.
-inline Traffic batchnorm_backward(const cpu::Dims& d, Grad g = Grad::Overwrite) {
+inline Traffic batchnorm_backward(const NchwDims& d, Grad g = Grad::Overwrite) {
   const double n = double(d.count()), dx = dx_passes(g);
   return {(2 + dx) * kF * n, (4 + dx) * kF * n};
 }
 
 // xd is the input's shape. Forward: read x, write y and the int32 argmax, each a quarter of x.
-inline Traffic maxpool_forward(const cpu::Dims& xd) {
+inline Traffic maxpool_forward(const NchwDims& xd) {
   const double n = double(xd.count()), m = double(int64_t(xd.n) * xd.c * (xd.h / 2) * (xd.w / 2));
   return same(kF * (n + 2 * m));
 }
 // Backward: read dy and argmax, read and write the one dx element of each window that they name.
 // Overwriting, every element of dx must be written (zero where no window's maximum was), four times the
 // elements that accumulating touches.
-inline Traffic maxpool_backward(const cpu::Dims& xd, Grad g = Grad::Overwrite) {
+inline Traffic maxpool_backward(const NchwDims& xd, Grad g = Grad::Overwrite) {
   const double m = double(int64_t(xd.n) * xd.c * (xd.h / 2) * (xd.w / 2));
   return same(g == Grad::Accumulate ? 4 * kF * m : kF * (2 * m + double(xd.count())));
 }
 
 // xd is the input's shape. Forward: read x, write the 4x larger y.
-inline Traffic upsample_forward(const cpu::Dims& xd) { return same(5 * kF * double(xd.count())); }
+inline Traffic upsample_forward(const NchwDims& xd) { return same(5 * kF * double(xd.count())); }
 // Backward: read the 4x larger dy, read and write dx (overwriting: write it only).
-inline Traffic upsample_backward(const cpu::Dims& xd, Grad g = Grad::Overwrite) {
+inline Traffic upsample_backward(const NchwDims& xd, Grad g = Grad::Overwrite) {
   return same((4 + dx_passes(g)) * kF * double(xd.count()));
 }
 
@@ -90,7 +90,7 @@ inline Traffic bn_moving_update(int channels) { return same(8 * kF * double(chan
 // Multiply-adds of a 3x3 'same' convolution of xd to k channels, counted as 2 flops each: the same count
 // for forward, backward data and backward filter (the bias gradient's N*K*H*W additions are left out).
 // cuDNN's Winograd and FFT algorithms do fewer, so theirs is an effective rate.
-inline double conv3x3_flops(const cpu::Dims& xd, int k) {
+inline double conv3x3_flops(const NchwDims& xd, int k) {
   return 2.0 * double(xd.n) * double(k) * double(xd.c) * 9.0 * double(xd.h) * double(xd.w);
 }
 

@@ -18,7 +18,7 @@ class OutOfMemory : public std::runtime_error {
 
 class CachingAllocator {
  public:
-  using RawAlloc = std::function<void*(size_t)>;  // returns nullptr when the memory is not there
+  using RawAlloc = std::function<void*(size_t)>;  // nullptr when the memory is not there; throws on any other failure
   using RawFree = std::function<void(void*)>;
   using FreeBytesQuery = std::function<size_t()>;  // for the out-of-memory message; 0 if unknown
 

@@ -1,7 +1,12 @@
 #include "engine/autograd.h"
 
+#include <algorithm>
 #include <stdexcept>
 
+#ifdef MRIAE_WITH_CUDA
+#include "engine/cuda_context.h"
+#include "kernels/cuda/elementwise.h"
+#endif
 
 namespace mriae {
 
@@ -39,7 +44,22 @@ void Tape::backward(Var& loss) {
   if (loss.value().numel() != 1)
     throw std::invalid_argument("backward needs a one-element loss, got shape " + shape_str(loss.shape()));
   if (!loss.requires_grad()) throw std::invalid_argument("backward: the loss does not depend on any parameter");
-  loss.grad_accumulator().copy_from(Tensor::full(loss.shape(), 1.0, Device::CPU, loss.dtype()));
+  // dL/dL = 1, written over whatever the buffer held. On a GPU by a kernel queued on the compute stream:
+  // a host tensor of ones would cost a pageable copy and a stream synchronisation every step.
+  const Var::GradTarget seed = loss.grad_target();
+  const int64_t n = loss.value().numel();
+  if (loss.value().device() == Device::CPU) {
+    if (loss.dtype() == DType::Float64)
+      std::fill(seed.data<double>(), seed.data<double>() + n, 1.0);
+    else
+      std::fill(seed.data<float>(), seed.data<float>() + n, 1.0f);
+  } else {
+#ifdef MRIAE_WITH_CUDA
+    cuda::fill(seed.data<float>(), 1.0f, n, Context::get().cuda().compute_stream());  // the GPU is float32 only
+#else
+    throw std::runtime_error("backward of a CUDA loss in a build without the CUDA backend");
+#endif
+  }
   for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
     (*it)();
     *it = nullptr;  // free what this step saved as soon as it has run

@@ -56,10 +56,14 @@ void Context::init_cuda() {
         "GPU",
         [](size_t bytes) -> void* {
           void* p = nullptr;
-          if (cudaMalloc(&p, bytes) != cudaSuccess) {
+          const cudaError_t e = cudaMalloc(&p, bytes);
+          if (e == cudaErrorMemoryAllocation) {
             cudaGetLastError();  // clear the out-of-memory error so later calls see a clean state
-            return nullptr;
+            return nullptr;      // the allocator frees its cache and retries, then says "try a smaller batch"
           }
+          // Anything else (a sticky fault left by an earlier kernel, no device, ...) is not out of memory:
+          // reporting it as such would send the user after the wrong cause.
+          MRIAE_CUDA_CHECK(e);
           return p;
         },
         // cudaFree waits for the device to be idle, so no queued kernel still uses the block. Its status

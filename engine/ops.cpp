@@ -24,7 +24,7 @@ namespace mriae {
 
 namespace {
 
-cpu::Dims dims_of(const Tensor& t, const char* op) {
+NchwDims dims_of(const Tensor& t, const char* op) {
   if (t.ndim() != 4) throw std::invalid_argument(std::string(op) + ": expected an NCHW tensor, got shape " + shape_str(t.shape()));
   return {int(t.dim(0)), int(t.dim(1)), int(t.dim(2)), int(t.dim(3))};
 }
@@ -69,8 +69,12 @@ bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requ
 
 }  // namespace
 
-Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
-  const cpu::Dims xd = dims_of(x.value(), "conv2d3x3");
+namespace {
+
+// add_bias false: y = conv(x, w) without b, whose gradient is still b's (dL/db = the channel sums of dy):
+// the caller adds b where it reads y (conv_relu_batchnorm). y must not be seen by anyone else.
+Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool add_bias) {
+  const NchwDims xd = dims_of(x.value(), "conv2d3x3");
   same_device("conv2d3x3", x, w);
   same_device("conv2d3x3", x, b);
   const Shape& ws = w.shape();
@@ -84,12 +88,13 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   const DType dt = x.dtype();
   Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device(), dt);
   if (gpu) {
-    ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(), b.value().data(), y.data(), xd, k));
+    ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(),
+                                              add_bias ? b.value().data() : nullptr, y.data(), xd, k));
   } else {
     cpu_scalar(dt, [&](auto s) {
       using T = typename decltype(s)::type;
       Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)}, Device::CPU, dt);
-      cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), b.value().data<T>(), y.data<T>(), xd, k,
+      cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), add_bias ? b.value().data<T>() : nullptr, y.data<T>(), xd, k,
                            scratch.data<T>());
     });
   }
@@ -119,6 +124,10 @@ Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) {
   }
   return out;
 }
+
+}  // namespace
+
+Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) { return conv2d3x3_impl(tape, x, w, b, true); }
 
 Var relu(Tape* tape, const Var& x) {
   const bool gpu = x.device() == Device::CUDA;
@@ -178,7 +187,7 @@ Var sigmoid(Tape* tape, const Var& x) {
 }
 
 Var maxpool2(Tape* tape, const Var& x) {
-  const cpu::Dims xd = dims_of(x.value(), "maxpool2");
+  const NchwDims xd = dims_of(x.value(), "maxpool2");
   if (xd.h < 2 || xd.w < 2) throw std::invalid_argument("maxpool2: input " + shape_str(x.shape()) + " is smaller than the 2x2 window");
   const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty({xd.n, xd.c, xd.h / 2, xd.w / 2}, x.device(), x.dtype());
@@ -211,7 +220,7 @@ Var maxpool2(Tape* tape, const Var& x) {
 }
 
 Var upsample2(Tape* tape, const Var& x) {
-  const cpu::Dims xd = dims_of(x.value(), "upsample2");
+  const NchwDims xd = dims_of(x.value(), "upsample2");
   const bool gpu = x.device() == Device::CUDA;
   Tensor y = Tensor::empty({xd.n, xd.c, xd.h * 2, xd.w * 2}, x.device(), x.dtype());
   if (gpu)
@@ -249,10 +258,11 @@ BatchNormState BatchNormState::create(int64_t channels, Device device, DType dty
 
 namespace {
 
-// relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm).
+// relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm). xbias
+// (undefined: none, GPU only): a per-channel bias added to x as it is read, forward and backward alike.
 Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
-                   bool training, const BatchNormOptions& opt, bool relu_input) {
-  const cpu::Dims xd = dims_of(x.value(), "batchnorm");
+                   bool training, const BatchNormOptions& opt, bool relu_input, const Tensor& xbias = Tensor()) {
+  const NchwDims xd = dims_of(x.value(), "batchnorm");
   same_device("batchnorm", x, gamma);
   same_device("batchnorm", x, beta);
   const Shape cs{xd.c};
@@ -267,6 +277,8 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     throw std::invalid_argument(std::string("batchnorm: ") + dtype_name(state.moving_mean.dtype()) +
                                 " moving statistics for a " + dtype_name(dt) + " input");
   const bool gpu = dev == Device::CUDA;
+  const float* xb = xbias.defined() ? xbias.data() : nullptr;
+  if (xb && !gpu) throw std::logic_error("batchnorm: a folded input bias is a GPU path only");
   Tensor y = Tensor::empty(x.shape(), dev, dt);
   if (!training) {
     if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
@@ -274,7 +286,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
     if (gpu)
       ON_CUDA("batchnorm", (relu_input ? cuda::batchnorm_forward_eval<true> : cuda::batchnorm_forward_eval<false>)(
                                x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
-                               state.moving_var.data(), y.data(), xd, float(opt.eps), stream()));
+                               state.moving_var.data(), y.data(), xd, float(opt.eps), stream(), xb));
     else
       cpu_scalar(dt, [&](auto s) {
         using T = typename decltype(s)::type;
@@ -291,7 +303,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
       Storage scratch(cuda::batchnorm_forward_scratch_bytes(xd), Device::CUDA);
       (relu_input ? cuda::batchnorm_forward_train<true> : cuda::batchnorm_forward_train<false>)(
           x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
-          var.data(), scratch.data(), xd, float(opt.eps), stream());
+          var.data(), scratch.data(), xd, float(opt.eps), stream(), xb);
     });
   } else {
     cpu_scalar(dt, [&](auto s) {
@@ -332,7 +344,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   Var out(y, any);
   if (any) {
     const bool gx = needs_grad(tape, x);
-    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input, dt]() {
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input, dt, xbias]() {
       if (!out.has_grad()) return;
       const Var::GradTarget dx = gx ? x.grad_target() : Var::GradTarget{nullptr, true};
       if (gpu) {
@@ -342,7 +354,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
           Storage scratch(cuda::batchnorm_backward_scratch_bytes(xd), Device::CUDA);
           (relu_input ? cuda::batchnorm_backward_train<true> : cuda::batchnorm_backward_train<false>)(
               x.value().data(), out.grad().data(), gamma.value().data(), mean.data(), invstd.data(), dx.data(), dgamma,
-              dbeta, scratch.data(), xd, stream(), dx.accumulate);
+              dbeta, scratch.data(), xd, stream(), dx.accumulate, xbias.defined() ? xbias.data() : nullptr);
         });
         return;
       }
@@ -369,6 +381,20 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
 Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& opt) {
   return batchnorm_impl(tape, x, gamma, beta, state, training, opt, true);
+}
+
+Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
+                        BatchNormState& state, bool training, const BatchNormOptions& opt) {
+  // The CPU convolution adds its bias inside its own accumulation, for free: nothing to fold there.
+  if (x.device() != Device::CUDA)
+    return relu_batchnorm(tape, conv2d3x3(tape, x, w, b), gamma, beta, state, training, opt);
+  // cuDNN adds a bias in a pass of its own over the output (cudnnAddTensor). The batchnorm reads that output
+  // anyway, forward and backward, so it adds b there instead. The stored pre-activation is bias-free, which
+  // is all the backward needs: batchnorm adds b again when it reads it, and the convolution's backward reads
+  // only its input, its weights and dy (= the gradient with respect to x*w + b), whose channel sums are db.
+  same_device("conv_relu_batchnorm", x, b);
+  const Var z = conv2d3x3_impl(tape, x, w, b, false);
+  return batchnorm_impl(tape, z, gamma, beta, state, training, opt, true, b.value());
 }
 
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target) {

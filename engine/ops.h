@@ -48,6 +48,11 @@ Var batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, Batch
 Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& options);
 
+// relu_batchnorm(conv2d3x3(x, w, b)), the model's block. On the GPU the convolution's bias is added in the
+// batchnorm's reads of the convolution output instead of in a pass of its own; the values are the same bits.
+Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
+                        BatchNormState& state, bool training, const BatchNormOptions& opt);
+
 // mean((y - target)^2) over every element; a one-element result.
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target);
 

@@ -85,12 +85,16 @@ BatchLoader::BatchLoader(const SliceSource& source, std::vector<int64_t> indices
     cuda_ = std::make_unique<Cuda>();
     MRIAE_IO_CUDA_CHECK(cudaGetDevice(&cuda_->device));
     MRIAE_IO_CUDA_CHECK(cudaStreamCreateWithFlags(&cuda_->copy_stream, cudaStreamNonBlocking));
-    cuda_->compute_stream = static_cast<cudaStream_t>(options.compute_stream);
+    cuda_->compute_stream = static_cast<cudaStream_t>(options.compute_stream ? options.compute_stream
+                                                                             : gpu_compute_stream());
     for (int s = 0; s < kSlots; ++s) {
       MRIAE_IO_CUDA_CHECK(cudaEventCreateWithFlags(&cuda_->ready[s], cudaEventDisableTiming));
       MRIAE_IO_CUDA_CHECK(cudaEventCreateWithFlags(&cuda_->consumed[s], cudaEventDisableTiming));
       slots_[s].staging = HostBuffer(size_t(shape_numel(shape)) * sizeof(float), HostMemory::Pinned);
       slots_[s].device = Tensor::empty(shape, Device::CUDA);
+      // The caching allocator may hand out a block that kernels queued on the compute stream still use:
+      // the first upload into the slot waits for them as every later one waits for the consumer.
+      MRIAE_IO_CUDA_CHECK(cudaEventRecord(cuda_->consumed[s], cuda_->compute_stream));
     }
 #endif
   }

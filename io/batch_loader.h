@@ -37,7 +37,8 @@ struct LoaderOptions {
   Device device = Device::CPU;
   // The cudaStream_t the consumer computes on (as void* so this header needs no CUDA include). Batches are
   // ordered against it: its work waits for a batch's copy, and a slot is refilled only after the work
-  // queued on it before the next call to next(). nullptr means the legacy default stream.
+  // queued on it before the next call to next(). nullptr means the engine's compute stream, the one every
+  // op and Tensor copy runs on (not the legacy default stream, which that stream does not wait for).
   void* compute_stream = nullptr;
 };
 

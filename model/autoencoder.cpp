@@ -92,16 +92,25 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
     throw std::invalid_argument(std::string("autoencoder input is ") + dtype_name(x.dtype()) + " but the model is " +
                                 dtype_name(config_.dtype) + " (convert the batch with Autoencoder::input)");
   Var h = x;
+  // Every conv but the last is followed by its ReLU and batchnorm, run as one op (conv_relu_batchnorm) so
+  // that on the GPU the bias add happens in the batchnorm's reads; the conv waits here for its batchnorm.
+  std::string pending_conv;
   for (auto& l : layers()) {
     const std::string i = std::to_string(l.index);
     switch (l.kind) {
       case LayerSpec::Conv:
-        h = conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias"));
-        if (l.index == kConvs) h = sigmoid(tape, h);  // every other conv's ReLU is fused into the batchnorm below
+        if (l.index < kConvs) {
+          pending_conv = i;
+          break;
+        }
+        h = sigmoid(tape, conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias")));
         break;
       case LayerSpec::BatchNorm:
-        h = relu_batchnorm(tape, h, params_.at("bn" + i + ".weight"), params_.at("bn" + i + ".bias"), bn_[l.index - 1],
-                           training, config_.bn);
+        if (pending_conv.empty()) throw std::logic_error("autoencoder: batchnorm " + i + " follows no convolution");
+        h = conv_relu_batchnorm(tape, h, params_.at("conv" + pending_conv + ".weight"),
+                                params_.at("conv" + pending_conv + ".bias"), params_.at("bn" + i + ".weight"),
+                                params_.at("bn" + i + ".bias"), bn_[l.index - 1], training, config_.bn);
+        pending_conv.clear();
         break;
       case LayerSpec::MaxPool: h = maxpool2(tape, h); break;
       case LayerSpec::Upsample: h = upsample2(tape, h); break;

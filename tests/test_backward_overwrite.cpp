@@ -20,7 +20,6 @@
 #include "kernels/cpu/pooling.h"
 
 using namespace mriae;
-using cpu::Dims;
 
 namespace {
 
@@ -49,7 +48,7 @@ template <typename F> void check_overwrite(size_t n, F backward) {
 }  // namespace
 
 TEST_CASE("overwriting backward kernels equal accumulating onto zeros, every element written") {
-  const Dims d{3, 5, 7, 9};  // odd sizes: maxpool drops a row and a column, which must still be written
+  const NchwDims d{3, 5, 7, 9};  // odd sizes: maxpool drops a row and a column, which must still be written
   const size_t n = size_t(d.count());
   const auto x = random_floats(n, 1), dy = random_floats(n, 2);
 
@@ -96,7 +95,7 @@ TEST_CASE("overwriting backward kernels equal accumulating onto zeros, every ele
     for (auto [c, k] : {std::pair{20, 17}, std::pair{3, 17}, std::pair{32, 1}}) {
       CAPTURE(c);
       CAPTURE(k);
-      const Dims xd{2, c, 11, 13};
+      const NchwDims xd{2, c, 11, 13};
       const auto xs = random_floats(size_t(xd.count()), 6), w = random_floats(size_t(k) * c * 9, 7);
       const auto g = random_floats(size_t(xd.n) * k * xd.plane(), 8);
       std::vector<float> scratch(size_t(cpu::conv3x3_scratch_elems(xd, k)));
@@ -110,7 +109,7 @@ TEST_CASE("overwriting backward kernels equal accumulating onto zeros, every ele
 
 TEST_CASE("the banded convolution kernels give the same bits on 1 and 2 threads") {
   // 19 rows: forward bands of 8, 8 and 3 rows and weight-gradient bands of 16 and 3, per image.
-  const Dims xd{3, 20, 19, 13};
+  const NchwDims xd{3, 20, 19, 13};
   const int k = 17;
   const auto x = random_floats(size_t(xd.count()), 9), w = random_floats(size_t(k) * xd.c * 9, 10);
   const auto g = random_floats(size_t(xd.n) * k * xd.plane(), 11);
@@ -131,7 +130,7 @@ TEST_CASE("the banded convolution kernels give the same bits on 1 and 2 threads"
 }
 
 TEST_CASE("maxpool forward picks the first maximum of each window, NaN counting as the maximum") {
-  const Dims d{2, 3, 9, 11};
+  const NchwDims d{2, 3, 9, 11};
   Rng rng(12);
   // Few distinct values, so windows tie often; one element in six NaN, so some windows hold two.
   std::vector<float> x(size_t(d.count()));

@@ -30,7 +30,7 @@
 #include "kernels/cuda/pooling.h"
 
 using namespace gpu_test;
-using mriae::cpu::Dims;
+using mriae::NchwDims;
 namespace cpu = mriae::cpu;
 namespace cuda = mriae::cuda;
 
@@ -38,15 +38,15 @@ namespace {
 
 // Small odd shapes; the model's activations (32 channels at 176x176, 64 at 88x88, 128 at 44x44) with odd
 // batch sizes; and a batch whose channel reductions split its 5 planes unevenly over 4 blocks.
-const std::vector<Dims> kShapes = {{3, 5, 7, 9},     {1, 3, 2, 2},     {3, 32, 176, 176},
+const std::vector<NchwDims> kShapes = {{3, 5, 7, 9},     {1, 3, 2, 2},     {3, 32, 176, 176},
                                    {2, 64, 88, 88},  {3, 128, 44, 44}, {5, 4, 100, 100}};
 
-std::string str(const Dims& d) {
+std::string str(const NchwDims& d) {
   return "[" + std::to_string(d.n) + ", " + std::to_string(d.c) + ", " + std::to_string(d.h) + ", " +
          std::to_string(d.w) + "]";
 }
 
-uint64_t seed_for(const Dims& d, uint64_t salt) {
+uint64_t seed_for(const NchwDims& d, uint64_t salt) {
   return uint64_t(d.n) * 1000003u + uint64_t(d.c) * 10007u + uint64_t(d.h) * 101u + uint64_t(d.w) + salt * 7919u;
 }
 
@@ -54,8 +54,19 @@ constexpr double kUlpRel = 2e-7;  // about one float ulp, relative to max(1, max
 
 }  // namespace
 
+// Tape::backward seeds the loss gradient with it, so it must write every element and nothing beside them.
+TEST_CASE("fill writes its value to every element and nothing else") {
+  for (int64_t n : {int64_t(1), int64_t(1000), int64_t(3) * 32 * 176 * 176}) {
+    CAPTURE(n);
+    Guarded g(sentinel_values(n));
+    cuda::fill(g.data(), 1.0f, n, stream());
+    check_close("fill", g.values(), std::vector<float>(size_t(n), 1.0f), 0, 0);
+    CHECK_GUARDS(g);
+  }
+}
+
 TEST_CASE("relu forward and backward match the CPU exactly") {
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count();
     auto x = random_values(n, seed_for(d, 1));
@@ -87,7 +98,7 @@ TEST_CASE("relu forward and backward match the CPU exactly") {
 }
 
 TEST_CASE("sigmoid forward and backward match the CPU") {
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count();
     auto x = random_values(n, seed_for(d, 4), -8, 8);
@@ -120,10 +131,11 @@ TEST_CASE("sigmoid forward and backward match the CPU") {
 }
 
 TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with ties and NaNs") {
-  std::vector<Dims> shapes = kShapes;
+  std::vector<NchwDims> shapes = kShapes;
   shapes.push_back({2, 3, 5, 4});  // odd trailing row dropped
   shapes.push_back({2, 3, 4, 7});  // odd trailing column dropped
-  for (const Dims& d : shapes) {
+  shapes.push_back({2, 35000, 2, 3});  // more planes than one grid's z holds: the kernels loop over planes
+  for (const NchwDims& d : shapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = int64_t(d.n) * d.c * (d.h / 2) * (d.w / 2);
     auto x = random_values(n, seed_for(d, 7));
@@ -161,7 +173,9 @@ TEST_CASE("maxpool2 forward, argmax and backward match the CPU exactly, with tie
 }
 
 TEST_CASE("upsample2 forward and backward match the CPU exactly") {
-  for (const Dims& d : kShapes) {
+  std::vector<NchwDims> shapes = kShapes;
+  shapes.push_back({1, 70000, 1, 3});  // more planes than one grid's z holds: the kernels loop over planes
+  for (const NchwDims& d : shapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), m = 4 * n;
     const auto x = random_values(n, seed_for(d, 10)), dy = random_values(m, seed_for(d, 11)),
@@ -195,7 +209,7 @@ namespace {
 // relu followed by the unfused kernels.
 template <bool kReluInput> void check_batchnorm() {
   const float eps = 1e-3f;
-  for (const Dims& d : kShapes) {
+  for (const NchwDims& d : kShapes) {
     CAPTURE(str(d));
     const int64_t n = d.count(), hw = d.plane();
     // An offset mean tests the two-pass variance; channel 0 is constant (zero variance). The fused variant
@@ -327,6 +341,96 @@ TEST_CASE("fused ReLU-then-batchnorm matches the CPU's fused kernels, and relu t
   check_batchnorm<true>();
 }
 
+// The conv bias folded into the fused kernels' reads of x (conv_relu_batchnorm on the GPU): against the CPU's
+// fused twins with the same bias, and, exactly, against both backends' kernels run on x + bias written out
+// (one float addition either way, which is what cudnnAddTensor's separate pass computes).
+TEST_CASE("fused ReLU-then-batchnorm with the conv bias folded in matches the CPU, and equals it on x + bias") {
+  const float eps = 1e-3f;
+  for (const NchwDims& d : kShapes) {
+    CAPTURE(str(d));
+    const int64_t n = d.count(), hw = d.plane();
+    const auto c = static_cast<size_t>(d.c);
+    auto x = random_values(n, seed_for(d, 50), -1.0, 2.0);
+    // Bias values that move many inputs across the ReLU's kink, and a bias of exactly -x somewhere, where the
+    // ReLU sees 0 and its gradient must be 0 as for x + b written out.
+    const auto bias = random_values(d.c, seed_for(d, 51), -1.0, 1.0);
+    for (int64_t i = 0; i < n; i += 11) x[size_t(i)] = -bias[size_t((i / hw) % d.c)];
+    std::vector<float> xb(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) xb[size_t(i)] = x[size_t(i)] + bias[size_t((i / hw) % d.c)];
+    const auto gamma = random_values(d.c, seed_for(d, 52), 0.5, 1.5), beta = random_values(d.c, seed_for(d, 53));
+    const auto dy = random_values(n, seed_for(d, 54));
+
+    // CPU twin with the folded bias, and its exact equality with the kernels on x + bias.
+    std::vector<float> y_ref(static_cast<size_t>(n)), mean_ref(c), invstd_ref(c), var_ref(c);
+    cpu::batchnorm_forward_train<float, true>(x.data(), gamma.data(), beta.data(), y_ref.data(), mean_ref.data(),
+                                              invstd_ref.data(), var_ref.data(), d, eps, bias.data());
+    std::vector<float> y_xb(static_cast<size_t>(n)), mean_xb(c), invstd_xb(c), var_xb(c);
+    cpu::batchnorm_forward_train<float, true>(xb.data(), gamma.data(), beta.data(), y_xb.data(), mean_xb.data(),
+                                              invstd_xb.data(), var_xb.data(), d, eps);
+    CHECK(y_ref == y_xb);
+    CHECK(mean_ref == mean_xb);
+    CHECK(var_ref == var_xb);
+    std::vector<float> dx_ref = sentinel_values(n), dgamma_ref(c, 0.0f), dbeta_ref(c, 0.0f);
+    cpu::batchnorm_backward_train<float, true>(x.data(), dy.data(), gamma.data(), mean_ref.data(), invstd_ref.data(),
+                                               dx_ref.data(), dgamma_ref.data(), dbeta_ref.data(), d, false,
+                                               bias.data());
+    std::vector<float> dx_xb = sentinel_values(n), dgamma_xb(c, 0.0f), dbeta_xb(c, 0.0f);
+    cpu::batchnorm_backward_train<float, true>(xb.data(), dy.data(), gamma.data(), mean_ref.data(), invstd_ref.data(),
+                                               dx_xb.data(), dgamma_xb.data(), dbeta_xb.data(), d, false);
+    CHECK(dx_ref == dx_xb);
+    CHECK(dgamma_ref == dgamma_xb);
+    std::vector<float> ye_ref(static_cast<size_t>(n));
+    cpu::batchnorm_forward_eval<float, true>(x.data(), gamma.data(), beta.data(), mean_ref.data(), var_ref.data(),
+                                             ye_ref.data(), d, eps, bias.data());
+
+    // The GPU with the folded bias against the CPU twin.
+    Guarded gx(x), gxb(xb), gbias(bias), ggamma(gamma), gbeta(beta), gdy(dy), gy = Guarded::sized(n),
+        gmean = Guarded::sized(d.c), ginvstd = Guarded::sized(d.c), gvar = Guarded::sized(d.c),
+        fscratch = Guarded::sized(int64_t(cuda::batchnorm_forward_scratch_bytes(d) / sizeof(float))),
+        bscratch = Guarded::sized(int64_t(cuda::batchnorm_backward_scratch_bytes(d) / sizeof(float)));
+    cuda::batchnorm_forward_train<true>(gx.data(), ggamma.data(), gbeta.data(), gy.data(), gmean.data(),
+                                        ginvstd.data(), gvar.data(), fscratch.data(), d, eps, stream(), gbias.data());
+    const auto y = gy.values();
+    check_finite("folded-bias forward", y);
+    check_close("folded-bias mean", gmean.values(), mean_ref, 1e-12, kUlpRel);
+    check_close("folded-bias variance", gvar.values(), var_ref, 1e-12, kUlpRel);
+    check_close("folded-bias forward", y, y_ref, 1e-10, 1e-5);
+    // Backward from the CPU's statistics, so only the backward kernels are compared.
+    Guarded rmean(mean_ref), rinvstd(invstd_ref), rvar(var_ref), gdx(sentinel_values(n));
+    Guarded gdgamma0(std::vector<float>(c, 0.0f)), gdbeta0(std::vector<float>(c, 0.0f));
+    cuda::batchnorm_backward_train<true>(gx.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                         gdx.data(), gdgamma0.data(), gdbeta0.data(), bscratch.data(), d, stream(),
+                                         false, gbias.data());
+    const auto dx = gdx.values();
+    check_finite("folded-bias backward dx", dx);
+    check_close("folded-bias backward dx", dx, dx_ref, 1e-10, 1e-5);
+    check_close("folded-bias backward dgamma", gdgamma0.values(), dgamma_ref, 1e-10, 1e-5);
+    check_close("folded-bias backward dbeta", gdbeta0.values(), dbeta_ref, 1e-10, 1e-5);
+    Guarded gye = Guarded::sized(n);
+    cuda::batchnorm_forward_eval<true>(gx.data(), ggamma.data(), gbeta.data(), rmean.data(), rvar.data(), gye.data(),
+                                       d, eps, stream(), gbias.data());
+    check_close("folded-bias inference forward", gye.values(), ye_ref, 1e-12, 1e-6);
+    CHECK_GUARDS(gy);
+    CHECK_GUARDS(gdx);
+    CHECK_GUARDS(gye);
+
+    // Exactly the GPU's own kernels on x + bias written out.
+    Guarded gy2 = Guarded::sized(n), gmean2 = Guarded::sized(d.c), ginvstd2 = Guarded::sized(d.c),
+            gvar2 = Guarded::sized(d.c), gdx2(sentinel_values(n)), gye2 = Guarded::sized(n);
+    cuda::batchnorm_forward_train<true>(gxb.data(), ggamma.data(), gbeta.data(), gy2.data(), gmean2.data(),
+                                        ginvstd2.data(), gvar2.data(), fscratch.data(), d, eps, stream());
+    cuda::batchnorm_backward_train<true>(gxb.data(), gdy.data(), ggamma.data(), rmean.data(), rinvstd.data(),
+                                         gdx2.data(), nullptr, nullptr, bscratch.data(), d, stream(), false);
+    cuda::batchnorm_forward_eval<true>(gxb.data(), ggamma.data(), gbeta.data(), rmean.data(), rvar.data(),
+                                       gye2.data(), d, eps, stream());
+    check_close("folded bias vs x + bias: forward", y, gy2.values(), 0, 0);
+    check_close("folded bias vs x + bias: mean", gmean.values(), gmean2.values(), 0, 0);
+    check_close("folded bias vs x + bias: variance", gvar.values(), gvar2.values(), 0, 0);
+    check_close("folded bias vs x + bias: backward dx", dx, gdx2.values(), 0, 0);
+    check_close("folded bias vs x + bias: inference forward", gye.values(), gye2.values(), 0, 0);
+  }
+}
+
 TEST_CASE("batchnorm moving statistics match the CPU for both rules") {
   const int c = 37;
   const int64_t count = 3 * 176 * 176;
@@ -412,7 +516,7 @@ TEST_CASE("RMSprop updates every parameter in one launch as on the CPU") {
 namespace {
 
 struct ConvCase {
-  Dims x;
+  NchwDims x;
   int k;
 };
 
@@ -427,7 +531,7 @@ const std::vector<ConvCase> kConvCases = {{{3, 5, 7, 9}, 4},       {{1, 2, 1, 1}
 // sentinels on both backends and is overwritten, while dw and db still accumulate.
 void check_conv(const ConvCase& cc, double max_nmse, double max_abs_rel, bool dx = true, bool dw = true,
                 bool db = true, bool overwrite_dx = false) {
-  const Dims& xd = cc.x;
+  const NchwDims& xd = cc.x;
   const int k = cc.k;
   CAPTURE(str(xd));
   CAPTURE(k);
@@ -483,7 +587,7 @@ TEST_CASE("cuDNN convolution in deterministic mode matches the CPU and repeats b
   for (const ConvCase& cc : kConvCases) check_conv(cc, 1e-8, 1e-4);
 
   const ConvCase cc = kConvCases[3];
-  const Dims& xd = cc.x;
+  const NchwDims& xd = cc.x;
   const int64_t nx = xd.count(), nw = int64_t(cc.k) * xd.c * 9, ny = int64_t(xd.n) * cc.k * xd.plane();
   Guarded gx(random_values(nx, 80)), gw(random_values(nw, 81, -0.1, 0.1)), gb(random_values(cc.k, 82)),
       gdy(random_values(ny, 83));
@@ -510,7 +614,7 @@ TEST_CASE("convolution algorithms are chosen per shape, and a new batch size get
   auto& conv = mriae::Context::get().cuda().conv();
   CHECK(conv.plan_count() == 0);
   for (int n : {3, 3, 5, 3, 5}) {
-    const Dims xd{n, 8, 16, 16};
+    const NchwDims xd{n, 8, 16, 16};
     Guarded gx = Guarded::sized(xd.count()), gw = Guarded::sized(8 * 8 * 9), gy = Guarded::sized(xd.count());
     conv.forward(gx.data(), gw.data(), nullptr, gy.data(), xd, 8);
     CHECK(!conv.describe(xd, 8).empty());

@@ -15,14 +15,13 @@
 
 using namespace mriae;
 using namespace mriae::test;
-using cpu::Dims;
 
 namespace {
 constexpr double kLimit = 1e-6;
 }
 
 TEST_CASE("conv3x3 backward matches finite differences") {
-  for (Dims d : {Dims{2, 3, 5, 6}, Dims{1, 1, 4, 4}, Dims{3, 2, 1, 3}}) {
+  for (NchwDims d : {NchwDims{2, 3, 5, 6}, NchwDims{1, 1, 4, 4}, NchwDims{3, 2, 1, 3}}) {
     const int k = 4;
     Rng rng(1);
     auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
@@ -47,12 +46,12 @@ TEST_CASE("conv3x3 backward of wide layers matches finite differences") {
   // and last layers, which go to the row kernels; and 19 rows, several bands of rows per image. Sampled
   // positions keep it fast.
   struct Case {
-    Dims d;
+    NchwDims d;
     int k;
   };
   for (Case cs : {Case{{2, 17, 5, 13}, 33}, Case{{1, 16, 4, 23}, 16}, Case{{3, 20, 3, 4}, 1}, Case{{2, 1, 6, 9}, 18},
                   Case{{2, 16, 19, 7}, 17}}) {
-    const Dims d = cs.d;
+    const NchwDims d = cs.d;
     const int k = cs.k;
     Rng rng(11);
     auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
@@ -73,8 +72,8 @@ TEST_CASE("conv3x3 backward of wide layers matches finite differences") {
 
 TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
   // The second and third shapes take the channel-blocked kernel, the third over several bands of rows.
-  for (auto [d, k] : {std::pair<Dims, int>{{2, 3, 7, 5}, 2}, std::pair<Dims, int>{{2, 17, 6, 25}, 35},
-                      std::pair<Dims, int>{{1, 17, 19, 14}, 33}}) {
+  for (auto [d, k] : {std::pair<NchwDims, int>{{2, 3, 7, 5}, 2}, std::pair<NchwDims, int>{{2, 17, 6, 25}, 35},
+                      std::pair<NchwDims, int>{{1, 17, 19, 14}, 33}}) {
   Rng rng(2);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9),
        b = random_vector(rng, size_t(k));
@@ -100,7 +99,7 @@ TEST_CASE("conv3x3 forward matches a direct zero-padded convolution") {
 }
 
 TEST_CASE("conv3x3 backward accumulates into existing gradients") {
-  const Dims d{1, 2, 3, 3};
+  const NchwDims d{1, 2, 3, 3};
   const int k = 3;
   Rng rng(3);
   auto x = random_vector(rng, size_t(d.count())), w = random_vector(rng, size_t(k) * d.c * 9);
@@ -153,7 +152,7 @@ TEST_CASE("sigmoid saturates without NaN") {
 }
 
 TEST_CASE("batchnorm training backward matches finite differences") {
-  for (Dims d : {Dims{3, 2, 4, 5}, Dims{1, 3, 2, 2}}) {
+  for (NchwDims d : {NchwDims{3, 2, 4, 5}, NchwDims{1, 3, 2, 2}}) {
     Rng rng(5);
     auto x = random_vector(rng, size_t(d.count()), -2, 3), gamma = random_vector(rng, size_t(d.c), 0.5, 1.5),
          beta = random_vector(rng, size_t(d.c));
@@ -174,8 +173,35 @@ TEST_CASE("batchnorm training backward matches finite differences") {
   }
 }
 
+// The GPU's conv_relu_batchnorm folds the conv bias into the fused kernels' reads of x, and takes the bias's
+// gradient as the channel sums of the dx they return (the conv's own db from its dy): both checked here.
+TEST_CASE("fused ReLU-batchnorm with a folded input bias: dx and the bias's gradient match finite differences") {
+  for (NchwDims d : {NchwDims{3, 2, 4, 5}, NchwDims{1, 3, 2, 2}}) {
+    Rng rng(7);
+    auto x = random_vector(rng, size_t(d.count()), -2, 3), gamma = random_vector(rng, size_t(d.c), 0.5, 1.5),
+         beta = random_vector(rng, size_t(d.c)), bias = random_vector(rng, size_t(d.c), -1, 1);
+    auto r = random_vector(rng, x.size());
+    std::vector<double> y(x.size()), mean(size_t(d.c)), invstd(size_t(d.c)), var(size_t(d.c));
+    auto loss = [&] {
+      cpu::batchnorm_forward_train<double, true>(x.data(), gamma.data(), beta.data(), y.data(), mean.data(),
+                                                 invstd.data(), var.data(), d, 1e-3, bias.data());
+      return dot(y, r);
+    };
+    loss();
+    std::vector<double> dx(x.size()), dg(size_t(d.c)), db(size_t(d.c));
+    cpu::batchnorm_backward_train<double, true>(x.data(), r.data(), gamma.data(), mean.data(), invstd.data(), dx.data(),
+                                                dg.data(), db.data(), d, true, bias.data());
+    std::vector<double> dbias(size_t(d.c), 0.0);
+    for (int64_t i = 0; i < d.count(); ++i) dbias[size_t((i / d.plane()) % d.c)] += dx[size_t(i)];
+    CHECK(relative_l2(dx, numeric_gradient(loss, x)) < kLimit);
+    CHECK(relative_l2(dbias, numeric_gradient(loss, bias)) < kLimit);
+    CHECK(relative_l2(dg, numeric_gradient(loss, gamma)) < kLimit);
+    CHECK(relative_l2(db, numeric_gradient(loss, beta)) < kLimit);
+  }
+}
+
 TEST_CASE("batchnorm training forward normalises each channel") {
-  const Dims d{4, 3, 5, 5};
+  const NchwDims d{4, 3, 5, 5};
   Rng rng(6);
   auto x = random_vector(rng, size_t(d.count()), 2, 9);
   std::vector<double> gamma(3, 1.0), beta(3, 0.0), y(x.size()), mean(3), invstd(3), var(3);
@@ -195,7 +221,7 @@ TEST_CASE("batchnorm training forward normalises each channel") {
 }
 
 TEST_CASE("maxpool backward matches finite differences on tie-free input") {
-  const Dims d{2, 3, 6, 5};  // odd width: the last column is dropped
+  const NchwDims d{2, 3, 6, 5};  // odd width: the last column is dropped
   Rng rng(7);
   // Distinct values 0.01 apart, shuffled: a 1e-6 step never changes which element wins.
   std::vector<double> x(size_t(d.count()));
@@ -216,7 +242,7 @@ TEST_CASE("maxpool backward matches finite differences on tie-free input") {
 }
 
 TEST_CASE("maxpool sends a tied window's gradient to its first maximum in row-major order") {
-  const Dims d{1, 1, 2, 4};
+  const NchwDims d{1, 1, 2, 4};
   // Window 1: all equal -> (0,0). Window 2: max 5 at (0,3) and (1,2) -> (0,3), the first in row-major order.
   const float x[8] = {1, 1, 2, 5, 1, 1, 5, 0};
   float y[2];
@@ -232,7 +258,7 @@ TEST_CASE("maxpool sends a tied window's gradient to its first maximum in row-ma
 }
 
 TEST_CASE("upsample backward matches finite differences") {
-  const Dims d{2, 3, 3, 4};
+  const NchwDims d{2, 3, 3, 4};
   Rng rng(8);
   auto x = random_vector(rng, size_t(d.count()));
   auto r = random_vector(rng, x.size() * 4);

@@ -32,7 +32,7 @@ inline bool use_blocked_weight_grad(int in_channels, int out_channels) {
 
 // db[o] += the sum of dy over images and pixels, in double: that keeps the CPU path a trustworthy oracle.
 // Cloned so that the double sums run 8 wide where AVX-512 is there.
-template <typename T> MRIAE_CPU_CLONES void bias_grad(const T* dy, T* db, const Dims& dyd) {
+template <typename T> MRIAE_CPU_CLONES void bias_grad(const T* dy, T* db, const NchwDims& dyd) {
   const int64_t plane = dyd.plane();
   const int n_images = dyd.n, k = dyd.c;
 #pragma omp parallel for schedule(static)
@@ -48,12 +48,12 @@ template <typename T> MRIAE_CPU_CLONES void bias_grad(const T* dy, T* db, const 
 }
 
 // Elements of the band buffers of forward_blocked_banded, one per OpenMP thread.
-inline int64_t forward_bands_elems(const Dims& d) { return int64_t(omp_get_max_threads()) * forward_band_elems(d); }
+inline int64_t forward_bands_elems(const NchwDims& d) { return int64_t(omp_get_max_threads()) * forward_band_elems(d); }
 
 // y = (or +=) conv(x) + b. The blocked kernels pad x band by band in cache (in `bands`); the row kernels read a
 // padded copy of the whole input, which they make in xp.
 template <typename T>
-void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, const Dims& d, int k, const Padded& p,
+void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, const NchwDims& d, int k, const Padded& p,
                  T* wb, bool flip, bool accumulate) {
   // flip: w is the forward kernel [K, C, 3, 3] of a layer whose input gradient this is; d.c is then that
   // layer's K and k its C.
@@ -74,26 +74,26 @@ void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, cons
 }
 }  // namespace conv_detail
 
-inline int64_t conv3x3_blocked_weight_elems(const Dims& x, int k) {
+inline int64_t conv3x3_blocked_weight_elems(const NchwDims& x, int k) {
   using namespace conv_detail;
   return int64_t(std::max(lane_blocks(k, kOutLanes) * kOutLanes * x.c, lane_blocks(x.c, kOutLanes) * kOutLanes * k)) * 9;
 }
 
 // Scratch elements needed by conv3x3_forward: a padded input (for the row kernels), the re-blocked weights
 // and the band buffers. Depends on the OpenMP thread count.
-inline int64_t conv3x3_forward_scratch_elems(const Dims& x, int k) {
+inline int64_t conv3x3_forward_scratch_elems(const NchwDims& x, int k) {
   return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k) +
          conv_detail::forward_bands_elems(x);
 }
 
 // Scratch elements needed by conv3x3_backward (enough for conv3x3_forward too). Depends on the OpenMP thread
 // count.
-inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
+inline int64_t conv3x3_scratch_elems(const NchwDims& x, int k) {
   using namespace conv_detail;
   const Padded p(x);
   const int64_t widest = std::max(x.c, k);
   const int64_t padded = int64_t(x.n) * widest * p.plane;
-  const Dims widest_d{x.n, int(widest), x.h, x.w};
+  const NchwDims widest_d{x.n, int(widest), x.h, x.w};
   const int64_t bands =
       std::max(forward_bands_elems(widest_d), int64_t(omp_get_max_threads()) * weight_grad_band_elems(x, k));
   return 2 * padded + std::max(conv3x3_blocked_weight_elems(x, k), weight_grad_partial_elems(x, k)) +
@@ -103,7 +103,7 @@ inline int64_t conv3x3_scratch_elems(const Dims& x, int k) {
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
 // Scratch: conv3x3_forward_scratch_elems(xd, k).
 template <typename T>
-void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, int k, T* scratch,
+void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const NchwDims& xd, int k, T* scratch,
                      bool accumulate = false) {
   using namespace conv_detail;
   const Padded p(xd);
@@ -116,11 +116,11 @@ void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const Dims& xd, i
 // Accumulates dx, dw and db (each may be null) from dy; with accumulate_dx = false, dx is overwritten instead.
 // Scratch: conv3x3_scratch_elems(xd, k).
 template <typename T>
-void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const Dims& xd, int k, T* scratch,
+void conv3x3_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, T* db, const NchwDims& xd, int k, T* scratch,
                       bool accumulate_dx = true) {
   using namespace conv_detail;
   const Padded p(xd);
-  const Dims dyd{xd.n, k, xd.h, xd.w};
+  const NchwDims dyd{xd.n, k, xd.h, xd.w};
   const int64_t padded = int64_t(xd.n) * std::max(xd.c, k) * p.plane;
   T* xp = scratch;
   T* dyp = xp + padded;

@@ -57,7 +57,7 @@ __attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int
 // Rows i0-1 .. i0+rows of image n, every channel, padded as pad() lays out a whole plane (zero rows above and
 // below the image, one zero column on the left, zeros past the last column), channels band_plane apart.
 template <typename T>
-__attribute__((always_inline)) inline void pad_band(const T* x, T* band, const Dims& d, const Padded& p, int n, int i0,
+__attribute__((always_inline)) inline void pad_band(const T* x, T* band, const NchwDims& d, const Padded& p, int n, int i0,
                                                     int rows, int64_t band_plane) {
   for (int c = 0; c < d.c; ++c) {
     T* dst = band + c * band_plane;
@@ -82,12 +82,12 @@ __attribute__((always_inline)) inline void pad_band(const T* x, T* band, const D
 constexpr int kForwardBandRows = 8;
 
 // Elements of one thread's band buffer.
-inline int64_t forward_band_elems(const Dims& d) {
+inline int64_t forward_band_elems(const NchwDims& d) {
   return int64_t(d.c) * (kForwardBandRows + 2) * Padded(d).pitch;
 }
 
 template <typename T>
-MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const T* b, T* y, const Dims& d, int k,
+MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const T* b, T* y, const NchwDims& d, int k,
                                                  bool accumulate, T* bands) {
   const Padded p(d);
   const int kbs = lane_blocks(k, kOutLanes), jbs = round_up(d.w, kPixelBlock) / kPixelBlock;
@@ -116,21 +116,21 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
 constexpr int kBandRows = 16;  // image rows per weight-gradient task: its x and dy rows stay in cache
 
 // Weight-gradient tasks: bands of up to kBandRows rows, none crossing an image.
-inline int64_t weight_grad_bands(const Dims& d) { return int64_t(d.n) * ((d.h + kBandRows - 1) / kBandRows); }
+inline int64_t weight_grad_bands(const NchwDims& d) { return int64_t(d.n) * ((d.h + kBandRows - 1) / kBandRows); }
 // Per-band partial sums of the blocked weight gradient, [band][kb*16 + lane][c][tap].
-inline int64_t weight_grad_partial_elems(const Dims& d, int k) {
+inline int64_t weight_grad_partial_elems(const NchwDims& d, int k) {
   return weight_grad_bands(d) * lane_blocks(k) * kLanes * d.c * 9;
 }
 // Elements of one thread's buffers for the weight gradient: a padded band of x, then the band's dy blocked by
 // 16 channels.
-inline int64_t weight_grad_band_elems(const Dims& d, int k) {
+inline int64_t weight_grad_band_elems(const NchwDims& d, int k) {
   return int64_t(d.c) * (kBandRows + 2) * Padded(d).pitch + int64_t(lane_blocks(k)) * kBandRows * d.w * kLanes;
 }
 
 // gb[kb][r][j][lane] = dy[n, kb*16 + lane, i0 + r, j] for the band's rows, zero for lanes past the last channel:
 // dy blocked by 16 channels, one band of it.
 template <typename T>
-__attribute__((always_inline)) inline void block_band(const T* dy, T* gb, const Dims& dyd, int n, int i0, int rows) {
+__attribute__((always_inline)) inline void block_band(const T* dy, T* gb, const NchwDims& dyd, int n, int i0, int rows) {
   const int kbs = lane_blocks(dyd.c);
   for (int kb = 0; kb < kbs; ++kb) {
     const int lanes = std::min(kLanes, dyd.c - kb * kLanes);
@@ -181,7 +181,7 @@ __attribute__((always_inline)) inline void weight_grad_blocked_tile(const T* xb,
 // dw += the weight gradient, from the unpadded x and dy. part: weight_grad_partial_elems(d, k); bands:
 // omp_get_max_threads() * weight_grad_band_elems(d, k).
 template <typename T>
-MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T* part, const Dims& d, int k,
+MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T* part, const NchwDims& d, int k,
                                               T* bands) {
   constexpr int kInBlock = 3;  // 27 accumulators
   const Padded p(d);
@@ -189,7 +189,7 @@ MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T*
   const int per_image = (d.h + kBandRows - 1) / kBandRows;
   const int64_t tasks = weight_grad_bands(d), task_elems = int64_t(kbs) * kLanes * d.c * 9;
   const int64_t band_plane = int64_t(kBandRows + 2) * p.pitch, band_elems = weight_grad_band_elems(d, k);
-  const Dims dyd{d.n, k, d.h, d.w};
+  const NchwDims dyd{d.n, k, d.h, d.w};
   // A task is a band of rows of one image: it pads that band of x and channel-blocks that band of dy, in
   // cache, once, then takes every block of output and input channels in turn over them. Each task writes only
   // its own partial sums, and they are added in task order below: the result does not depend on how tasks

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::cpu::conv_detail {
 
@@ -20,13 +20,13 @@ inline int lane_blocks(int channels, int lanes = kLanes) { return (channels + la
 struct Padded {
   int h, w, pitch;
   int64_t plane;
-  explicit Padded(const Dims& d)
+  explicit Padded(const NchwDims& d)
       : h(d.h), w(d.w), pitch(std::max(round_up(d.w, kRowBlock), round_up(d.w, kPixelBlock)) + 2),
         plane(int64_t(d.h + 2) * pitch) {}
 };
 
 // xp[n, c, i+1, j+1] = x[n, c, i, j], zero elsewhere.
-template <typename T> void pad(const T* x, T* xp, const Dims& d, const Padded& p) {
+template <typename T> void pad(const T* x, T* xp, const NchwDims& d, const Padded& p) {
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < int64_t(d.n) * d.c; ++q) {
     T* dst = xp + q * p.plane;
@@ -42,7 +42,7 @@ template <typename T> void pad(const T* x, T* xp, const Dims& d, const Padded& p
 }
 
 // Rows of dy at the padded pitch without halo rows, zero past the last column: dyp[n, k, i, j].
-template <typename T> void pitch_rows(const T* dy, T* dyp, const Dims& dyd, const Padded& p) {
+template <typename T> void pitch_rows(const T* dy, T* dyp, const NchwDims& dyd, const Padded& p) {
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < int64_t(dyd.n) * dyd.c; ++q)
     for (int i = 0; i < dyd.h; ++i) {

@@ -45,7 +45,7 @@ __attribute__((always_inline)) inline void forward_block(const T* xp, const T* w
 
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
-                                                                                T* y, const Dims& d, int k,
+                                                                                T* y, const NchwDims& d, int k,
                                                                                 const Padded& p, bool accumulate) {
   const int full = k / kRowOutBlock, blocks = full + (k % kRowOutBlock);
   const int jblocks = (d.w + kRowBlock - 1) / kRowBlock;
@@ -71,7 +71,7 @@ MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
 // call keeps OB*3 accumulators in registers while each x load serves OB output channels. dyp rows have the
 // padded pitch with zeros past the last column, so whole lane groups can be read.
 template <typename T, int OB>
-__attribute__((always_inline)) inline void weight_grad_block(const T* xp, const T* dyp, T* dw, const Dims& d, int k,
+__attribute__((always_inline)) inline void weight_grad_block(const T* xp, const T* dyp, T* dw, const NchwDims& d, int k,
                                                              const Padded& p, int o0, int c, int ky) {
   T acc[OB][3][kLanes];
   for (int a = 0; a < OB; ++a)
@@ -105,7 +105,7 @@ __attribute__((always_inline)) inline void weight_grad_block(const T* xp, const 
 
 template <typename T>
 MRIAE_CPU_CLONES_FMA void weight_grad_rows(const T* xp, const T* dyp, T* dw,
-                                                                                    const Dims& d, int k,
+                                                                                    const NchwDims& d, int k,
                                                                                     const Padded& p) {
   const int full = k / kRowGradBlock, blocks = full + k % kRowGradBlock;
 #pragma omp parallel for collapse(3) schedule(dynamic)

@@ -5,7 +5,7 @@
 
 #include "kernels/common/hd.h"
 #include "kernels/cpu/clones.h"
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::cpu {
 
@@ -13,7 +13,7 @@ namespace mriae::cpu {
 // row-major order, which is PyTorch CPU's rule. Ties are common here (ReLU then BN maps every zero of a
 // channel to one value), so the rule decides where gradients go. A NaN counts as the maximum.
 // Odd trailing rows or columns are dropped, as Keras and PyTorch do.
-template <typename T> MRIAE_CPU_CLONES void maxpool2_forward(const T* x, T* y, int32_t* argmax, const Dims& xd) {
+template <typename T> MRIAE_CPU_CLONES void maxpool2_forward(const T* x, T* y, int32_t* argmax, const NchwDims& xd) {
   const int oh = xd.h / 2, ow = xd.w / 2, w = xd.w;
   const int64_t planes = int64_t(xd.n) * xd.c, plane = xd.plane();
 #pragma omp parallel for schedule(static)
@@ -49,7 +49,7 @@ template <typename T> MRIAE_CPU_CLONES void maxpool2_forward(const T* x, T* y, i
 // Accumulates dy into dx at the recorded argmax positions. xd is the INPUT's shape. With accumulate =
 // false, dx is overwritten: dy at each argmax, zero everywhere else (odd trailing rows and columns too).
 template <typename T>
-void maxpool2_backward(const T* dy, const int32_t* argmax, T* dx, const Dims& xd, bool accumulate = true) {
+void maxpool2_backward(const T* dy, const int32_t* argmax, T* dx, const NchwDims& xd, bool accumulate = true) {
   const int64_t ohw = int64_t(xd.h / 2) * (xd.w / 2);
 #pragma omp parallel for schedule(static)
   for (int64_t p = 0; p < int64_t(xd.n) * xd.c; ++p) {
@@ -62,7 +62,7 @@ void maxpool2_backward(const T* dy, const int32_t* argmax, T* dx, const Dims& xd
 
 // y[.., 2y+a, 2x+b] = x[.., y, x]. xd is the INPUT's shape. (The shape sits in locals, not read through xd
 // inside the parallel region, so that GCC vectorises the rows.)
-template <typename T> MRIAE_CPU_CLONES void upsample2_forward(const T* x, T* y, const Dims& xd) {
+template <typename T> MRIAE_CPU_CLONES void upsample2_forward(const T* x, T* y, const NchwDims& xd) {
   const int h = xd.h, w = xd.w, ow = 2 * w;
   const int64_t planes = int64_t(xd.n) * xd.c, plane = xd.plane();
 #pragma omp parallel for schedule(static)
@@ -80,7 +80,7 @@ template <typename T> MRIAE_CPU_CLONES void upsample2_forward(const T* x, T* y, 
 
 // dx += sum of dy over each 2x2 block (dx = ... with accumulate = false). xd is the INPUT's shape.
 template <typename T>
-MRIAE_CPU_CLONES void upsample2_backward(const T* dy, T* dx, const Dims& xd, bool accumulate = true) {
+MRIAE_CPU_CLONES void upsample2_backward(const T* dy, T* dx, const NchwDims& xd, bool accumulate = true) {
   const int h = xd.h, w = xd.w, ow = 2 * w;
   const int64_t planes = int64_t(xd.n) * xd.c, plane = xd.plane();
 #pragma omp parallel for schedule(static)

@@ -67,7 +67,7 @@ const char* algo_name(cudnnConvolutionBwdFilterAlgo_t a) {
   }
 }
 
-std::string shape_text(const cpu::Dims& xd, int k) {
+std::string shape_text(const NchwDims& xd, int k) {
   std::ostringstream o;
   o << "x [" << xd.n << ", " << xd.c << ", " << xd.h << ", " << xd.w << "] -> " << k << " channels";
   return o.str();
@@ -94,7 +94,7 @@ template <typename Perf> bool acceptable(const Perf& p, const ConvOptions& o) {
 // an error listing what cuDNN offered.
 template <typename Perf>
 const Perf& pick(const std::vector<Perf>& found, int returned, const ConvOptions& o, const char* what,
-                 const cpu::Dims& xd, int k) {
+                 const NchwDims& xd, int k) {
   for (int i = 0; i < returned; ++i)
     if (acceptable(found[i], o)) return found[i];
   std::ostringstream msg;
@@ -110,12 +110,42 @@ const Perf& pick(const std::vector<Perf>& found, int returned, const ConvOptions
   throw Error(msg.str());
 }
 
+// A replacement for an algorithm that failed when run: the first of cuDNN's heuristic ranking that is
+// deterministic, acceptable under the options and not the one that failed. Heuristics time nothing, so
+// the fallback is the same in every process. Throws when there is none.
+template <typename Perf, typename Algo>
+const Perf& pick_fallback(const std::vector<Perf>& found, int returned, const ConvOptions& o, Algo failed,
+                          const char* what, const NchwDims& xd, int k) {
+  ConvOptions det = o;
+  det.deterministic = true;
+  for (int i = 0; i < returned; ++i)
+    if (found[i].algo != failed && acceptable(found[i], det)) return found[i];
+  throw Error(std::string("cuDNN's ") + what + " algorithm " + algo_name(failed) + " failed for " +
+              shape_text(xd, k) + " and no other deterministic algorithm is offered");
+}
+
+// The status of a convolution that ran, or ran again with a fallback algorithm, naming the call.
+#define MRIAE_CUDNN_CHECK_RUN(status, call) \
+  ::mriae::cuda::check_status((status), CUDNN_STATUS_SUCCESS, cudnnGetErrorString, "cuDNN", call, __FILE__, __LINE__)
+
+// Said once per shape and direction: the plan keeps the fallback, so the failure does not recur.
+void say_fallback(const char* what, const char* failed, cudnnStatus_t status, const char* chosen,
+                  const NchwDims& xd, int k) {
+  std::fprintf(stderr, "mriae: cuDNN %s algorithm %s failed for %s (%s); falling back to deterministic %s\n", what,
+               failed, shape_text(xd, k).c_str(), cudnnGetErrorString(status), chosen);
+}
+
 }  // namespace
 
 cudnnContext* cudnn_create(cudaStream_t stream) {
   const size_t runtime = cudnnGetVersion();
   if (runtime / 10000 != CUDNN_MAJOR)
     throw Error("cuDNN runtime " + cudnn_version() + ": its major version differs from the headers'");
+  // Within a major version cuDNN is backward compatible only: an older minor may lack an algorithm or fix
+  // the build relies on. It still runs, so a warning (once per handle, i.e. once per process) not an error.
+  if ((runtime % 10000) / 100 < size_t(CUDNN_MINOR))
+    std::fprintf(stderr, "mriae: warning: cuDNN runtime %s is older than the headers it was built with\n",
+                 cudnn_version().c_str());
   cudnnHandle_t h = nullptr;
   MRIAE_CUDNN_CHECK(cudnnCreate(&h));
   try {
@@ -140,7 +170,7 @@ std::string cudnn_version() {
 }
 
 struct Conv3x3::Plan {
-  cpu::Dims xd;
+  NchwDims xd;
   int k = 0;
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
@@ -193,7 +223,7 @@ void Conv3x3::set_options(const ConvOptions& options) {
 
 void* Conv3x3::workspace(size_t bytes) { return bytes ? workspace_(bytes) : nullptr; }
 
-Conv3x3::Plan& Conv3x3::plan(const cpu::Dims& xd, int k) {
+Conv3x3::Plan& Conv3x3::plan(const NchwDims& xd, int k) {
   const Key key{xd.n, xd.c, xd.h, xd.w, k};
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
@@ -291,18 +321,81 @@ void Conv3x3::choose_backward_filter(Plan& p) {
   p.bwd_filter_ready = true;
 }
 
-void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, const cpu::Dims& xd, int k) {
+// An algorithm that cuDNN chose may still refuse to run (an engine not supported on this GPU or driver, a
+// workspace it under-reported, ...). A refused call returns its status before it writes anything, so it is
+// safe to run the same call again, also where it accumulates (beta = 1), with a fallback algorithm.
+void Conv3x3::fall_back_forward(Plan& p, int status) {
+  int max_algos = 0;
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle_, &max_algos));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
+  int returned = 0;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.fwd, search_math(options_)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle_, p.x, p.w, p.fwd, p.y, int(found.size()),
+                                                           &returned, found.data()));
+  const auto& next = pick_fallback(found, returned, options_, p.fwd_algo, "forward", p.xd, p.k);
+  say_fallback("forward", algo_name(p.fwd_algo), cudnnStatus_t(status), algo_name(next.algo), p.xd, p.k);
+  p.fwd_algo = next.algo;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.fwd, run_math(options_, next.mathType)));
+  MRIAE_CUDNN_CHECK(
+      cudnnGetConvolutionForwardWorkspaceSize(handle_, p.x, p.w, p.fwd, p.y, p.fwd_algo, &p.fwd_ws));
+  p.fwd_ws = std::max(p.fwd_ws, next.memory);
+}
+
+void Conv3x3::fall_back_backward_data(Plan& p, int status) {
+  int max_algos = 0;
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle_, &max_algos));
+  std::vector<cudnnConvolutionBwdDataAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
+  int returned = 0;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_data, search_math(options_)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                int(found.size()), &returned, found.data()));
+  const auto& next = pick_fallback(found, returned, options_, p.bwd_data_algo, "backward-data", p.xd, p.k);
+  say_fallback("backward-data", algo_name(p.bwd_data_algo), cudnnStatus_t(status), algo_name(next.algo), p.xd,
+               p.k);
+  p.bwd_data_algo = next.algo;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_data, run_math(options_, next.mathType)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, p.w, p.y, p.bwd_data, p.x,
+                                                                 p.bwd_data_algo, &p.bwd_data_ws));
+  p.bwd_data_ws = std::max(p.bwd_data_ws, next.memory);
+}
+
+void Conv3x3::fall_back_backward_filter(Plan& p, int status) {
+  int max_algos = 0;
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle_, &max_algos));
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> found(size_t(std::max(max_algos, 1)));
+  int returned = 0;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, search_math(options_)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, p.x, p.y, p.bwd_filter, p.w,
+                                                                  int(found.size()), &returned, found.data()));
+  const auto& next = pick_fallback(found, returned, options_, p.bwd_filter_algo, "backward-filter", p.xd, p.k);
+  say_fallback("backward-filter", algo_name(p.bwd_filter_algo), cudnnStatus_t(status), algo_name(next.algo), p.xd,
+               p.k);
+  p.bwd_filter_algo = next.algo;
+  MRIAE_CUDNN_CHECK(cudnnSetConvolutionMathType(p.bwd_filter, run_math(options_, next.mathType)));
+  MRIAE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, p.x, p.y, p.bwd_filter, p.w,
+                                                                   p.bwd_filter_algo, &p.bwd_filter_ws));
+  p.bwd_filter_ws = std::max(p.bwd_filter_ws, next.memory);
+}
+
+void Conv3x3::forward(const float* x, const float* w, const float* b, float* y, const NchwDims& xd, int k) {
   Plan& p = plan(xd, k);
   const float one = 1.0f, zero = 0.0f;
-  void* ws = workspace(p.fwd_ws);
   // beta = 0: y is written, never read (it may hold stale cached memory).
-  MRIAE_CUDNN_CHECK(cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.fwd, p.fwd_algo, ws, p.fwd_ws, &zero,
-                                            p.y, y));
+  auto run = [&] {
+    return cudnnConvolutionForward(handle_, &one, p.x, x, p.w, w, p.fwd, p.fwd_algo, workspace(p.fwd_ws), p.fwd_ws,
+                                   &zero, p.y, y);
+  };
+  cudnnStatus_t s = run();
+  if (s != CUDNN_STATUS_SUCCESS) {
+    fall_back_forward(p, int(s));
+    s = run();
+  }
+  MRIAE_CUDNN_CHECK_RUN(s, "cudnnConvolutionForward");
   if (b) MRIAE_CUDNN_CHECK(cudnnAddTensor(handle_, &one, p.bias, b, &one, p.y, y));
 }
 
 void Conv3x3::backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                       const cpu::Dims& xd, int k, bool accumulate_dx) {
+                       const NchwDims& xd, int k, bool accumulate_dx) {
   Plan& p = plan(xd, k);
   if (dx) choose_backward_data(p);
   if (dw) choose_backward_filter(p);
@@ -313,25 +406,40 @@ void Conv3x3::backward(const float* x, const float* w, const float* dy, float* d
     if (options_.deterministic) {
       cudaStream_t stream = nullptr;
       MRIAE_CUDNN_CHECK(cudnnGetStream(handle_, &stream));
-      const cpu::Dims yd{xd.n, k, xd.h, xd.w};
+      const NchwDims yd{xd.n, k, xd.h, xd.w};
       channel_sum_accumulate(dy, db, yd, workspace(channel_sum_scratch_bytes(yd)), stream);
     } else {
       MRIAE_CUDNN_CHECK(cudnnConvolutionBackwardBias(handle_, &one, p.y, dy, &one, p.bias, db));
     }
   }
   if (dw) {
-    void* ws = workspace(p.bwd_filter_ws);
-    MRIAE_CUDNN_CHECK(cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.bwd_filter, p.bwd_filter_algo,
-                                                     ws, p.bwd_filter_ws, &one, p.w, dw));
+    auto run = [&] {
+      return cudnnConvolutionBackwardFilter(handle_, &one, p.x, x, p.y, dy, p.bwd_filter, p.bwd_filter_algo,
+                                            workspace(p.bwd_filter_ws), p.bwd_filter_ws, &one, p.w, dw);
+    };
+    cudnnStatus_t s = run();
+    if (s != CUDNN_STATUS_SUCCESS) {
+      fall_back_backward_filter(p, int(s));
+      s = run();
+    }
+    MRIAE_CUDNN_CHECK_RUN(s, "cudnnConvolutionBackwardFilter");
   }
   if (dx) {
-    void* ws = workspace(p.bwd_data_ws);
-    MRIAE_CUDNN_CHECK(cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.bwd_data, p.bwd_data_algo, ws,
-                                                   p.bwd_data_ws, accumulate_dx ? &one : &zero, p.x, dx));
+    auto run = [&] {
+      return cudnnConvolutionBackwardData(handle_, &one, p.w, w, p.y, dy, p.bwd_data, p.bwd_data_algo,
+                                          workspace(p.bwd_data_ws), p.bwd_data_ws, accumulate_dx ? &one : &zero,
+                                          p.x, dx);
+    };
+    cudnnStatus_t s = run();
+    if (s != CUDNN_STATUS_SUCCESS) {
+      fall_back_backward_data(p, int(s));
+      s = run();
+    }
+    MRIAE_CUDNN_CHECK_RUN(s, "cudnnConvolutionBackwardData");
   }
 }
 
-std::string Conv3x3::describe(const cpu::Dims& xd, int k) const {
+std::string Conv3x3::describe(const NchwDims& xd, int k) const {
   auto it = plans_.find(Key{xd.n, xd.c, xd.h, xd.w, k});
   if (it == plans_.end()) return "";
   const Plan& p = *it->second;

@@ -5,7 +5,8 @@
 //
 // Algorithms are chosen once per shape and cached by shape, so a new batch size gets its own choice:
 // benchmarked with cudnnFind*, or in deterministic mode ranked by cuDNN's heuristics (no timing, so
-// every process chooses alike). The object is not thread-safe: one training thread drives it.
+// every process chooses alike). An algorithm that fails when run is replaced, once, by a deterministic one
+// from the heuristics (said on stderr). The object is not thread-safe: one training thread drives it.
 #include <cuda_runtime_api.h>
 
 #include <array>
@@ -15,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 // cuDNN's handle type is `cudnnContext*` (cudnnHandle_t); declared here so users need not include cudnn.h.
 struct cudnnContext;
@@ -53,11 +54,11 @@ class Conv3x3 {
   Conv3x3& operator=(const Conv3x3&) = delete;
 
   // y = conv(x, w) + b. x [N,C,H,W], w [K,C,3,3], b [K] (may be null), y [N,K,H,W].
-  void forward(const float* x, const float* w, const float* b, float* y, const cpu::Dims& xd, int k);
+  void forward(const float* x, const float* w, const float* b, float* y, const NchwDims& xd, int k);
   // Accumulates dx, dw and db (each may be null) from dy [N,K,H,W]; with accumulate_dx = false, dx is
   // overwritten (never read: it may hold anything, NaN included) while dw and db still accumulate.
   void backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db,
-                const cpu::Dims& xd, int k, bool accumulate_dx = true);
+                const NchwDims& xd, int k, bool accumulate_dx = true);
 
   // Drops the cached choices: they were made under the old options.
   void set_options(const ConvOptions& options);
@@ -65,14 +66,18 @@ class Conv3x3 {
   size_t plan_count() const { return plans_.size(); }
   // The algorithms chosen for a shape, e.g. "fwd IMPLICIT_PRECOMP_GEMM (FMA, 0 B workspace), ...";
   // empty when the shape has not run yet.
-  std::string describe(const cpu::Dims& xd, int k) const;
+  std::string describe(const NchwDims& xd, int k) const;
 
  private:
   struct Plan;
   using Key = std::array<int, 5>;
-  Plan& plan(const cpu::Dims& xd, int k);
+  Plan& plan(const NchwDims& xd, int k);
   void choose_backward_data(Plan& p);
   void choose_backward_filter(Plan& p);
+  // After the chosen algorithm failed to run with `status`: a deterministic replacement, said on stderr.
+  void fall_back_forward(Plan& p, int status);
+  void fall_back_backward_data(Plan& p, int status);
+  void fall_back_backward_filter(Plan& p, int status);
   void* workspace(size_t bytes);
 
   cudnnContext* handle_;

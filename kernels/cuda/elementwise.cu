@@ -9,6 +9,11 @@ namespace mriae::cuda {
 
 namespace {
 
+__global__ void fill_kernel(float* x, float value, int64_t n) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
+    x[i] = value;
+}
+
 __global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(blockDim.x) * gridDim.x)
     y[i] = hd::relu(x[i]);
@@ -34,6 +39,12 @@ __global__ void sigmoid_backward_kernel(const float* y, const float* dy, float* 
 }
 
 }  // namespace
+
+void fill(float* x, float value, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  fill_kernel<<<grid_for(n), kThreads, 0, stream>>>(x, value, n);
+  MRIAE_CUDA_CHECK_LAUNCH(fill_kernel);
+}
 
 void relu_forward(const float* x, float* y, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;

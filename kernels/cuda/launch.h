@@ -4,11 +4,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::cuda {
-
-using Dims = cpu::Dims;
 
 constexpr int kThreads = 256;
 

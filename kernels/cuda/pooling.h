@@ -8,15 +8,15 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::cuda {
 
-void maxpool2_forward(const float* x, float* y, int32_t* argmax, const cpu::Dims& xd, cudaStream_t stream);
-void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const cpu::Dims& xd, cudaStream_t stream,
+void maxpool2_forward(const float* x, float* y, int32_t* argmax, const NchwDims& xd, cudaStream_t stream);
+void maxpool2_backward(const float* dy, const int32_t* argmax, float* dx, const NchwDims& xd, cudaStream_t stream,
                        bool accumulate = true);
-void upsample2_forward(const float* x, float* y, const cpu::Dims& xd, cudaStream_t stream);
-void upsample2_backward(const float* dy, float* dx, const cpu::Dims& xd, cudaStream_t stream,
+void upsample2_forward(const float* x, float* y, const NchwDims& xd, cudaStream_t stream);
+void upsample2_backward(const float* dy, float* dx, const NchwDims& xd, cudaStream_t stream,
                         bool accumulate = true);
 
 }  // namespace mriae::cuda

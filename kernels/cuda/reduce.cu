@@ -22,9 +22,9 @@ __global__ void channel_finish_kernel(const double* partial, float* out, int cha
 
 }  // namespace
 
-size_t channel_sum_scratch_bytes(const cpu::Dims& d) { return sizeof(double) * size_t(d.c) * channel_splits(d); }
+size_t channel_sum_scratch_bytes(const NchwDims& d) { return sizeof(double) * size_t(d.c) * channel_splits(d); }
 
-void channel_sum_accumulate(const float* x, float* out, const cpu::Dims& d, void* scratch, cudaStream_t stream) {
+void channel_sum_accumulate(const float* x, float* out, const NchwDims& d, void* scratch, cudaStream_t stream) {
   if (d.c <= 0) return;
   auto* partial = static_cast<double*>(scratch);
   channel_partial_kernel<<<channel_split_grid(d), kChannelThreads, 0, stream>>>(x, partial, d.n, d.c, d.plane());

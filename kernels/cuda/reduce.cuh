@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/cpu/shape.h"
+#include "kernels/common/nchw_dims.h"
 
 namespace mriae::cuda {
 
@@ -19,13 +19,13 @@ constexpr int64_t kChannelElementsPerBlock = 16384;
 using ChannelReduce = cub::BlockReduce<double, kChannelThreads>;
 
 // Between 1 and N: a split holds whole planes, so threads stride through a plane and reads coalesce.
-inline int channel_splits(const cpu::Dims& d) {
+inline int channel_splits(const NchwDims& d) {
   const int64_t per_channel = int64_t(d.n) * d.plane();
   const int64_t want = (per_channel + kChannelElementsPerBlock - 1) / kChannelElementsPerBlock;
   return int(std::max<int64_t>(1, std::min<int64_t>({want, int64_t(d.n), 65535})));
 }
 
-inline dim3 channel_split_grid(const cpu::Dims& d) { return dim3(unsigned(d.c), unsigned(channel_splits(d))); }
+inline dim3 channel_split_grid(const NchwDims& d) { return dim3(unsigned(d.c), unsigned(channel_splits(d))); }
 
 // This block's partial sum of f(flat element offset) over its channel (blockIdx.x) and group of planes
 // (blockIdx.y); valid in thread 0 only. The caller must __syncthreads() before reusing `tmp`.

@@ -215,7 +215,9 @@ TEST_CASE("GPU delivery: pinned staging, device batches with the right content")
     Batch b;
     while (loader.next(b)) {
       CHECK(b.images.device() == Device::CUDA);
-      const auto d = decode(b);  // to_vector copies on the legacy stream, which waited for the batch
+      // to_vector copies on the engine's compute stream, which the loader (compute_stream left nullptr)
+      // made wait for the batch's upload.
+      const auto d = decode(b);
       CHECK(d == b.indices);
       seen.insert(seen.end(), d.begin(), d.end());
     }
