@@ -11,6 +11,7 @@
 #include <string>
 
 #include "io/conform.h"
+#include "tests/io/json_fixture.h"
 #include "io/nifti_volume.h"
 #include "io/orientation.h"
 #include "io/resample.h"
@@ -20,18 +21,9 @@ using nlohmann::json;
 
 namespace {
 
-json load_fixture() {
-  const std::string path = std::string(MRIAE_SOURCE_DIR) + "/tests/io/conform_fixture.json";
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return json::parse(f);
-}
+json load_fixture() { return mriae::io::testing::load_json_fixture("conform_fixture.json"); }
 
-bool present(const std::string& path) {
-  if (std::filesystem::exists(path)) return true;
-  MESSAGE("skipped: " << path << " is not installed");
-  return false;
-}
+bool present(const std::string& path) { return mriae::io::testing::fixture_file_present(path); }
 
 double affine_distance(const Affine& a, const json& b) {
   double d = 0;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/io/json_fixture.h"
 #include "io/nifti_volume.h"
 #include "io/slice_dataset.h"
 
@@ -17,18 +18,9 @@ using nlohmann::json;
 
 namespace {
 
-json load_fixture() {
-  const std::string path = std::string(MRIAE_SOURCE_DIR) + "/tests/io/nibabel_fixture.json";
-  std::ifstream f(path);
-  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
-  return json::parse(f);
-}
+json load_fixture() { return mriae::io::testing::load_json_fixture("nibabel_fixture.json"); }
 
-bool present(const std::string& path) {
-  if (std::filesystem::exists(path)) return true;
-  MESSAGE("skipped: " << path << " is not installed");
-  return false;
-}
+bool present(const std::string& path) { return mriae::io::testing::fixture_file_present(path); }
 
 // nibabel computes scaled values in float64; the reader keeps float32.
 doctest::Approx near(double expected) { return doctest::Approx(expected).epsilon(1e-6); }
