@@ -154,5 +154,26 @@ check "a killed rank: OpenMPI names it ($(grep -m1 -i "signal" "$work/killed.out
 check "a killed rank: the last checkpoint reads whole" \
   same_weights "$work/killed/last.safetensors" "$work/killed/last.safetensors" 0
 
+# 7. Ctrl-C on the launcher: OpenMPI forwards SIGINT to the ranks, which stop after the same step; rank 0
+# writes one checkpoint of that position.
+mpi 2 "$mriae" train "${data[@]}" --batch 3 --epochs 10000 --out "$work/ctrlc" >"$work/ctrlc.out" 2>&1 &
+launcher=$!
+for _ in $(seq 600); do [[ -f $work/ctrlc/history.csv ]] && break; sleep 0.2; done
+sleep 1
+mpirun_pid=""
+for r in $(descendants "$launcher"); do [[ $(cat "/proc/$r/comm" 2>/dev/null) == mpirun ]] && mpirun_pid=$r; done
+check "found mpirun" test -n "$mpirun_pid"
+[[ -n $mpirun_pid ]] && kill -INT "$mpirun_pid"
+wait "$launcher"
+rc=$?
+check "Ctrl-C ends the job, no hang (rc $rc)" test "$rc" -ne 124
+check "Ctrl-C reached both ranks" test "$(grep -c "interrupted: finishing the current step" "$work/ctrlc.out")" -eq 2
+check "Ctrl-C: one checkpoint of the position mid-epoch" "$py" -c '
+import json, struct, sys
+d = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", d[:8])[0]
+m = json.loads(d[8:8 + n])["__metadata__"]
+print("checkpoint after Ctrl-C: epochs_done", m["train.epochs_done"], "batches_done", m["train.batches_done"])
+sys.exit(0 if m["train.ranks"] == "2" else 1)' "$work/ctrlc/last.safetensors"
+
 echo "mpi_test: $passes passed, $failures failed"
 ((failures == 0))
