@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 #include <string>
@@ -35,7 +36,10 @@ class Timed final : public Collectives {
     timed([&] { inner_.sum(t); });
     grad_seconds += last_;
   }
-  [[noreturn]] void abort(int code) override { inner_.abort(code); }
+  [[noreturn]] void abort(int code) override {
+    inner_.abort(code);
+    std::_Exit(code);  // not reached
+  }
   std::string describe() const override { return inner_.describe(); }
   double seconds = 0, grad_seconds = 0;
 
