@@ -75,6 +75,7 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   add_data_options(*cmd, opt->data);
   cmd->callback([opt, inputs, &interrupt] {
     opt->data.paths = expand_data_paths(*inputs);
+    opt->validate();  // the options' own messages, before the device and dtype are resolved for MPI
     // Under mpirun every rank runs this; MPI comes up here and goes down when `processes` does.
     const std::unique_ptr<Collectives> processes = connect_processes(resolve_device(opt->device, parse_dtype(opt->dtype)));
     TrainResult r;
