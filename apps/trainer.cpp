@@ -155,6 +155,17 @@ void add_checksum(const Tensor& t, double sums[2]) {
     add(h.data<float>());
 }
 
+// The first of n values that is not the same on every rank, or -1.
+int first_difference(Collectives& processes, const double* mine, int n) {
+  std::vector<double> hi(mine, mine + n), lo(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) lo[size_t(i)] = -mine[i];
+  processes.max(hi.data(), n);
+  processes.max(lo.data(), n);
+  for (int i = 0; i < n; ++i)
+    if (hi[size_t(i)] != -lo[size_t(i)]) return i;
+  return -1;
+}
+
 // Every rank applies the same update to the same weights, so they stay bit-identical; this checks it (a
 // pass over the 428k parameters and the moving statistics, and two reductions of 4 doubles: well under a
 // millisecond an epoch, so it is always on). A difference is an error on every rank.
@@ -167,18 +178,32 @@ void check_ranks_agree(const Autoencoder& model, const RMSprop& optimizer, Colle
     add_checksum(b.moving_mean, mine + 2);
     add_checksum(b.moving_var, mine + 2);
   }
-  double hi[4], lo[4];
-  for (int i = 0; i < 4; ++i) hi[i] = mine[i], lo[i] = -mine[i];
-  processes.max(hi, 4);
-  processes.max(lo, 4);
-  for (int i = 0; i < 4; ++i)
-    if (hi[i] != -lo[i]) {
-      char text[256];
-      std::snprintf(text, sizeof text, "the ranks' %s differ after epoch %lld (this rank's checksum %.17g, the "
-                    "ranks' range [%.17g, %.17g]): the data-parallel update is broken",
-                    i < 2 ? "weights" : "batchnorm moving statistics", (long long)epoch, mine[i], -lo[i], hi[i]);
-      throw std::runtime_error(text);
-    }
+  const int differs = first_difference(processes, mine, 4);
+  if (differs >= 0) {
+    char text[256];
+    std::snprintf(text, sizeof text, "the ranks' %s differ after epoch %lld (this rank's checksum %.17g): the "
+                  "data-parallel update is broken", differs < 2 ? "weights" : "batchnorm moving statistics",
+                  (long long)epoch, mine[differs]);
+    throw std::runtime_error(text);
+  }
+}
+
+// Every rank must train on the same slices in the same order, or the summed gradients belong to no data set
+// (a node with other files at the --data paths, or another normalisation): a fingerprint of the slice set
+// and the split, compared once before training (one pass over the slices).
+void check_same_data(const io::SliceDataset& d, Collectives& processes) {
+  if (processes.size() == 1) return;
+  double mine[4] = {double(d.slices.count()), 0, 0, 0};
+  for (size_t i = 0; i < d.split.train.size(); ++i) mine[1] += double(d.split.train[i]) * double(i % 8191 + 1);
+  std::vector<float> slice(size_t(d.slices.height() * d.slices.width()));
+  for (int64_t n = 0; n < d.slices.count(); ++n) {
+    d.slices.copy_slice(n, slice.data());
+    add_checksum(Tensor::from_vector({int64_t(slice.size())}, slice), mine + 2);
+  }
+  if (first_difference(processes, mine, 4) >= 0)
+    throw std::invalid_argument("the ranks built different data sets (this rank: " + std::to_string(d.slices.count()) +
+                                " slices): every rank must read the same --data files, with the same contents, at "
+                                "the same paths, and the same data options");
 }
 
 }  // namespace
@@ -260,6 +285,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   if (data.slices.height() % 4 || data.slices.width() % 4)
     throw std::logic_error("slices are not padded to a multiple of 4");
 
+  check_same_data(data, group);
   const int64_t train_n = int64_t(data.split.train.size());
   if (ranks > 1) {
     const int64_t first = std::min(options.batch, train_n), last = train_n % options.batch;

@@ -142,7 +142,7 @@ check "the run to be killed wrote an epoch" test -f "$work/killed/history.csv"
 descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
 victim=""
 for r in $(descendants "$launcher"); do
-  tr '\0' '\n' <"/proc/$r/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$r
+  { tr '\0' '\n' <"/proc/$r/environ"; } 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$r
 done
 check "found rank 1's process" test -n "$victim"
 [[ -n $victim ]] && kill -9 "$victim"
@@ -153,6 +153,25 @@ check "a killed rank: OpenMPI names it ($(grep -m1 -i "signal" "$work/killed.out
   grep -qi "rank 1 with PID .*signal 9" "$work/killed.out"
 check "a killed rank: the last checkpoint reads whole" \
   same_weights "$work/killed/last.safetensors" "$work/killed/last.safetensors" 0
+
+# 8. Ranks that read different data (a node with other files): refused before training. MPMD launch: rank 0
+# and rank 1 given other volumes of the same shape.
+other=$work/colin_other.nii.gz
+"$py" - "$colin" "$other" <<'PY'
+import sys, nibabel as nib, numpy as np
+img = nib.load(sys.argv[1])
+a = np.asarray(img.dataobj, dtype=np.float32)[30:150:2, 110:122, 30:150:2]
+nib.save(nib.Nifti1Image(a, np.diag([2.0, 1.0, 2.0, 1.0])), sys.argv[2])
+PY
+rest=("${data[@]:2}")
+timeout -k 10 240 mpirun --oversubscribe --bind-to none -np 1 "$mriae" train --data "$vol" "${rest[@]}" --batch 3 \
+  --epochs 1 --out "$work/mixed" : -np 1 "$mriae" train --data "$other" "${rest[@]}" --batch 3 --epochs 1 \
+  --out "$work/mixed" >"$work/mixed.out" 2>&1
+rc=$?
+check "ranks with different data: an error (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "ranks with different data: the message says so ($(grep -m1 error "$work/mixed.out"))" \
+  grep -q "the ranks built different data sets" "$work/mixed.out"
+check "ranks with different data: no checkpoint" test ! -e "$work/mixed/last.safetensors"
 
 # 7. Ctrl-C on the launcher: OpenMPI forwards SIGINT to the ranks, which stop after the same step; rank 0
 # writes one checkpoint of that position.
