@@ -229,6 +229,11 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   mc.seed = options.data.seed;
   mc.device = device;
   mc.dtype = dtype;
+  // The noise of a batch is one seeded stream over the whole batch (apps/input_noise.h): a rank's part would
+  // need the stream from its first slice on, and validation the single process's batch layout.
+  if (ranks > 1 && options.train_noise > 0)
+    throw std::invalid_argument("--train-noise is not supported with several ranks yet (the noise of a batch is one "
+                                "stream over the whole batch); run it in one process");
   if (ranks > 1 && options.bn == "global") {
     if (device == Device::CUDA)
       throw std::invalid_argument("--bn global (batchnorm over the global batch) runs on the CPU only so far; on GPUs "
@@ -280,7 +285,8 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     result.history = parse_history_csv(meta.at("train.history"));
   }
   const io::SliceDataset data = io::build_slice_dataset(options.data.paths, dopts);
-  for (const std::string& w : data.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
+  if (writer)
+    for (const std::string& w : data.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
   check_normalised_ranges(data, options.data.strict, console);
   if (data.slices.height() % 4 || data.slices.width() % 4)
     throw std::logic_error("slices are not padded to a multiple of 4");

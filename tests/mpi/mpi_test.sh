@@ -108,6 +108,12 @@ check "a rank without data: the message says so ($(grep -m1 error "$work/starved
   grep -q "leaves rank 1 without data" "$work/starved.out"
 check "a rank without data: no checkpoint written" test ! -e "$work/starved/last.safetensors"
 
+mpi 2 "$mriae" train "${data[@]}" --batch 3 --epochs 1 --train-noise 0.05 --out "$work/noisy" >"$work/noisy.out" 2>&1
+rc=$?
+check "--train-noise on 2 ranks: refused (rc $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "--train-noise on 2 ranks: the message says so" grep -q "train-noise is not supported with several ranks" \
+  "$work/noisy.out"
+
 # 4. --resume with another number of ranks: refused, naming both; the checkpoint untouched.
 sum_before=$(sha256sum "$work/two3/last.safetensors")
 "$mriae" train "${data[@]}" --dtype float64 --batch 3 --epochs 4 --resume "$work/two3/last.safetensors" \
