@@ -91,6 +91,8 @@ void TrainOptions::validate() const {
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
   if (dtype != "float32" && dtype != "float64")
     throw std::invalid_argument("--dtype must be float32 or float64, not '" + dtype + "'");
+  if (bn != "global" && bn != "per-rank")
+    throw std::invalid_argument("--bn must be 'global' or 'per-rank', not '" + bn + "'");
   if (!(train_noise >= 0) || !std::isfinite(train_noise))
     throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + short_number(train_noise));
 }

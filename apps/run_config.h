@@ -63,6 +63,9 @@ struct TrainOptions {
   // Denoising: Gaussian noise of this sigma on every input slice (training and validation), the clean
   // slice as the target; 0 trains the tutorial's plain autoencoder. See apps/input_noise.h.
   double train_noise = 0;
+  // Data parallelism (mpirun): batchnorm statistics over the "global" batch (all ranks together, as one
+  // process computes them) or over each rank's "per-rank" share (PyTorch DDP's default).
+  std::string bn = "global";
 
   void validate() const;
 };

@@ -9,6 +9,8 @@
 #include "apps/data_paths.h"
 #include "apps/interrupt.h"
 #include "apps/trainer.h"
+#include "engine/collectives.h"
+#include "engine/device.h"
 
 namespace mriae {
 
@@ -66,12 +68,29 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   cmd->add_option("--train-noise", opt->train_noise,
                   "Train to denoise: Gaussian noise of this sigma on the inputs (seeded), clean slices as targets")
       ->capture_default_str();
+  cmd->add_option("--bn", opt->bn,
+                  "Under mpirun: batchnorm statistics over the 'global' batch (all ranks, as one process computes "
+                  "them) or over each rank's part ('per-rank', PyTorch DDP's default)")
+      ->capture_default_str();
   add_data_options(*cmd, opt->data);
   cmd->callback([opt, inputs, &interrupt] {
     opt->data.paths = expand_data_paths(*inputs);
-    interrupt.set_graceful(true);
-    const TrainResult r = train(*opt, opt->quiet ? nullptr : stdout, [&interrupt] { return interrupt.requested(); });
-    interrupt.set_graceful(false);
+    opt->validate();  // the options' own messages, before the device and dtype are resolved for MPI
+    // Under mpirun every rank runs this; MPI comes up here and goes down when `processes` does.
+    const std::unique_ptr<Collectives> processes = connect_processes(resolve_device(opt->device, parse_dtype(opt->dtype)));
+    TrainResult r;
+    try {
+      interrupt.set_graceful(true);
+      r = train(*opt, opt->quiet ? nullptr : stdout, [&interrupt] { return interrupt.requested(); }, processes.get());
+      interrupt.set_graceful(false);
+    } catch (const std::exception& e) {
+      if (processes->size() == 1) throw;
+      // The other ranks may be waiting in a collective for this one: take the whole job down, not just this rank.
+      std::fflush(stdout);
+      std::fprintf(stderr, "mriae: error on rank %d of %d: %s\n", processes->rank(), processes->size(), e.what());
+      processes->abort(1);
+    }
+    if (processes->rank() != 0) return;
     if (!opt->quiet && !r.interrupted && !r.history.empty()) {
       const auto best = std::min_element(r.history.begin(), r.history.end(),
                                          [](const EpochRecord& a, const EpochRecord& b) { return a.val_loss < b.val_loss; });

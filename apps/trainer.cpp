@@ -7,6 +7,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "apps/input_noise.h"
@@ -32,7 +33,7 @@ struct Position {
 };
 
 CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d, const Position& p,
-                                const std::vector<EpochRecord>& history) {
+                                const std::vector<EpochRecord>& history, int ranks) {
   CheckpointMetadata m;
   put_data_metadata(m, o.data, d);
   m["train.epochs_done"] = std::to_string(p.epochs_done);
@@ -47,6 +48,8 @@ CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d
   // So is the noise of --train-noise: a function of (data.seed, epoch, batch).
   m["train.noise_sigma"] = exact(o.train_noise);
   m["train.history"] = history_csv(history);
+  m["train.ranks"] = std::to_string(ranks);
+  m["train.bn"] = o.bn;
   return m;
 }
 
@@ -59,20 +62,24 @@ Tensor model_input(const TrainOptions& o, const io::SliceSource& source, const i
 }
 
 // Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss
-// (from noisy inputs, the same every epoch, when training to denoise).
-double evaluate_loss(const TrainOptions& o, Autoencoder& model, io::BatchLoader& loader, const io::SliceSource& source,
-                     Device device) {
+// (from noisy inputs, the same every epoch, when training to denoise). With several ranks, each holds a
+// part of the validation slices (perhaps none: no loader) and the sums are reduced.
+double evaluate_loss(const TrainOptions& o, Autoencoder& model, io::BatchLoader* loader, const io::SliceSource& source,
+                     Device device, Collectives& processes) {
   double sum = 0;
   int64_t n = 0;
   io::Batch b;
-  while (loader.next(b)) {
+  while (loader && loader->next(b)) {
     const Tensor target = model.input(b.images);
     const Tensor input = o.train_noise > 0 ? model.input(model_input(o, source, b, kValidationEpoch, device)) : target;
     Var loss = mse_loss(nullptr, model.forward(nullptr, Var(input), false), target);
     sum += double(loss.value().item()) * double(b.images.dim(0));
     n += b.images.dim(0);
   }
-  return sum / double(n);
+  if (processes.size() == 1) return sum / double(n);
+  double sums[2] = {sum, double(n)};
+  processes.sum(sums, 2);
+  return sums[0] / sums[1];
 }
 
 bool same_normalisation(const io::DatasetOptions& a, const io::DatasetOptions& b) {
@@ -131,14 +138,88 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
           {"resumed_from", o.resume}};
 }
 
+// Two position-weighted sums of a tensor's elements, in double: equal on two ranks only if (barring a
+// cancellation no training produces) their elements are, in the same places.
+void add_checksum(const Tensor& t, double sums[2]) {
+  const Tensor h = t.device() == Device::CPU ? t : t.to(Device::CPU);
+  const int64_t n = h.numel();
+  auto add = [&](const auto* v) {
+    for (int64_t i = 0; i < n; ++i) {
+      sums[0] += double(v[i]);
+      sums[1] += double(v[i]) * double(i % 8191 + 1);
+    }
+  };
+  if (h.dtype() == DType::Float64)
+    add(h.data<double>());
+  else
+    add(h.data<float>());
+}
+
+// The first of n values that is not the same on every rank, or -1.
+int first_difference(Collectives& processes, const double* mine, int n) {
+  std::vector<double> hi(mine, mine + n), lo(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) lo[size_t(i)] = -mine[i];
+  processes.max(hi.data(), n);
+  processes.max(lo.data(), n);
+  for (int i = 0; i < n; ++i)
+    if (hi[size_t(i)] != -lo[size_t(i)]) return i;
+  return -1;
+}
+
+// Every rank applies the same update to the same weights, so they stay bit-identical; this checks it (a
+// pass over the 428k parameters and the moving statistics, and two reductions of 4 doubles: well under a
+// millisecond an epoch, so it is always on). A difference is an error on every rank.
+void check_ranks_agree(const Autoencoder& model, const RMSprop& optimizer, Collectives& processes, int64_t epoch) {
+  if (processes.size() == 1) return;
+  double mine[4] = {0, 0, 0, 0};
+  add_checksum(model.parameters().flat_values(), mine);
+  add_checksum(optimizer.accumulators(), mine);
+  for (const BatchNormState& b : model.bn_states()) {
+    add_checksum(b.moving_mean, mine + 2);
+    add_checksum(b.moving_var, mine + 2);
+  }
+  const int differs = first_difference(processes, mine, 4);
+  if (differs >= 0) {
+    char text[256];
+    std::snprintf(text, sizeof text, "the ranks' %s differ after epoch %lld (this rank's checksum %.17g): the "
+                  "data-parallel update is broken", differs < 2 ? "weights" : "batchnorm moving statistics",
+                  (long long)epoch, mine[differs]);
+    throw std::runtime_error(text);
+  }
+}
+
+// Every rank must train on the same slices in the same order, or the summed gradients belong to no data set
+// (a node with other files at the --data paths, or another normalisation): a fingerprint of the slice set
+// and the split, compared once before training (one pass over the slices).
+void check_same_data(const io::SliceDataset& d, Collectives& processes) {
+  if (processes.size() == 1) return;
+  double mine[4] = {double(d.slices.count()), 0, 0, 0};
+  for (size_t i = 0; i < d.split.train.size(); ++i) mine[1] += double(d.split.train[i]) * double(i % 8191 + 1);
+  std::vector<float> slice(size_t(d.slices.height() * d.slices.width()));
+  for (int64_t n = 0; n < d.slices.count(); ++n) {
+    d.slices.copy_slice(n, slice.data());
+    add_checksum(Tensor::from_vector({int64_t(slice.size())}, slice), mine + 2);
+  }
+  if (first_difference(processes, mine, 4) >= 0)
+    throw std::invalid_argument("the ranks built different data sets (this rank: " + std::to_string(d.slices.count()) +
+                                " slices): every rank must read the same --data files, with the same contents, at "
+                                "the same paths, and the same data options");
+}
+
 }  // namespace
 
-TrainResult train(const TrainOptions& given, std::FILE* console, const std::function<bool()>& stop_requested) {
+TrainResult train(const TrainOptions& given, std::FILE* console, const std::function<bool()>& stop_requested,
+                  Collectives* processes) {
+  const std::unique_ptr<Collectives> alone = processes ? nullptr : single_process();
+  Collectives& group = processes ? *processes : *alone;
+  const int ranks = group.size(), rank = group.rank();
+  const bool writer = rank == 0;  // rank 0 alone prints and writes files
+  if (!writer) console = nullptr;
   TrainOptions options = given;
   options.data.resolve_subjects();
   options.validate();
   std::error_code ec;
-  fs::create_directories(options.out_dir, ec);
+  if (writer) fs::create_directories(options.out_dir, ec);
   if (ec) throw std::runtime_error(options.out_dir + ": cannot create the output folder: " + ec.message());
   const DType dtype = parse_dtype(options.dtype);
   const Device device = resolve_device(options.device, dtype);
@@ -148,6 +229,17 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   mc.seed = options.data.seed;
   mc.device = device;
   mc.dtype = dtype;
+  // The noise of a batch is one seeded stream over the whole batch (apps/input_noise.h): a rank's part would
+  // need the stream from its first slice on, and validation the single process's batch layout.
+  if (ranks > 1 && options.train_noise > 0)
+    throw std::invalid_argument("--train-noise is not supported with several ranks yet (the noise of a batch is one "
+                                "stream over the whole batch); run it in one process");
+  if (ranks > 1 && options.bn == "global") {
+    if (device == Device::CUDA)
+      throw std::invalid_argument("--bn global (batchnorm over the global batch) runs on the CPU only so far; on GPUs "
+                                  "use --bn per-rank");
+    mc.bn.shared_batch = &group;
+  }
   Autoencoder model(mc);
   RMSprop optimizer(model.parameters(), {options.lr, 0.9, 1e-7});
   Position pos;
@@ -171,6 +263,16 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     if (saved_noise != options.train_noise)
       throw std::invalid_argument(options.resume + ": was trained with --train-noise " + short_number(saved_noise) +
                                   "; resuming with another noise level would not continue the same run");
+    const auto saved_ranks = meta.find("train.ranks");  // absent: written by a single process
+    const std::string trained_ranks = saved_ranks == meta.end() ? "1" : saved_ranks->second;
+    if (std::stoll(trained_ranks) != ranks)
+      throw std::invalid_argument(options.resume + ": was trained by " + trained_ranks + " rank(s), and this run has " +
+                                  std::to_string(ranks) + "; resume with the same number of ranks (mpirun -np " +
+                                  trained_ranks + ")");
+    const auto saved_bn = meta.find("train.bn");
+    if (ranks > 1 && saved_bn != meta.end() && saved_bn->second != options.bn)
+      throw std::invalid_argument(options.resume + ": was trained with --bn " + saved_bn->second +
+                                  "; resuming with --bn " + options.bn + " would not continue the same run");
     if (std::stoll(meta.at("train.batch")) != options.batch)
       throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +
                                   "; resuming with another batch size would not continue the same run");
@@ -183,13 +285,28 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     result.history = parse_history_csv(meta.at("train.history"));
   }
   const io::SliceDataset data = io::build_slice_dataset(options.data.paths, dopts);
-  for (const std::string& w : data.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
+  if (writer)
+    for (const std::string& w : data.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
   check_normalised_ranges(data, options.data.strict, console);
   if (data.slices.height() % 4 || data.slices.width() % 4)
     throw std::logic_error("slices are not padded to a multiple of 4");
 
+  check_same_data(data, group);
+  const int64_t train_n = int64_t(data.split.train.size());
+  if (ranks > 1) {
+    const int64_t first = std::min(options.batch, train_n), last = train_n % options.batch;
+    if (first < ranks || (last != 0 && last < ranks))
+      throw std::invalid_argument(
+          "--batch " + std::to_string(options.batch) + " over " + std::to_string(ranks) + " ranks: " +
+          (first < ranks ? "a batch of " + std::to_string(first) : "each epoch's last batch of " + std::to_string(last)) +
+          " training slices leaves rank " + std::to_string(ranks - 1) + " without data (" + std::to_string(train_n) +
+          " training slices); choose a --batch for which every batch has at least one slice per rank, or fewer ranks");
+  }
+
   io::LoaderOptions lo;
   lo.batch_size = options.batch;
+  lo.shard = rank;
+  lo.shards = ranks;
   lo.seed = options.data.seed;
   lo.first_epoch = pos.epochs_done;
   lo.device = device;
@@ -198,19 +315,37 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   io::LoaderOptions vo = lo;
   vo.shuffle = false;
   vo.first_epoch = 0;
-  io::BatchLoader val_loader(data.slices, data.split.validation, vo);
+  vo.shard = 0;
+  vo.shards = 1;
+  // Each rank validates its own contiguous part of the validation slices (the first ranks one more).
+  const io::ShardRange val_part = io::shard_range(int64_t(data.split.validation.size()), rank, ranks);
+  std::unique_ptr<io::BatchLoader> val_loader;
+  if (val_part.count > 0)
+    val_loader = std::make_unique<io::BatchLoader>(
+        data.slices,
+        std::vector<int64_t>(data.split.validation.begin() + val_part.begin,
+                             data.split.validation.begin() + val_part.begin + val_part.count),
+        vo);
 
   const fs::path out(options.out_dir);
-  write_text_atomic((out / "config.json").string(), config_json(options, device, data).dump(2) + "\n");
+  if (writer) {
+    nlohmann::json config = config_json(options, device, data);
+    config["processes"] = {{"ranks", ranks}, {"collectives", group.describe()}, {"batchnorm", options.bn}};
+    write_text_atomic((out / "config.json").string(), config.dump(2) + "\n");
+  }
   std::ofstream log;
-  if (!options.log_file.empty()) {
+  if (writer && !options.log_file.empty()) {
     log.open(options.log_file, std::ios::app);
     if (!log) throw std::runtime_error(options.log_file + ": cannot open the log file");
   }
   result.last_checkpoint = (out / "last.safetensors").string();
   result.best_checkpoint = (out / "best.safetensors").string();
 
-  const int64_t train_n = int64_t(data.split.train.size());
+  if (console && pos.epochs_done == 0 && pos.batches_done == 0 && ranks > 1)
+    std::fprintf(console, "Data parallel: %s, global batch %lld (%lld or %lld a rank), batchnorm over the %s\n",
+                 group.describe().c_str(), (long long)options.batch, (long long)(options.batch / ranks),
+                 (long long)((options.batch + ranks - 1) / ranks),
+                 options.bn == "global" ? "global batch" : "batch of each rank");
   if (console && pos.epochs_done == 0 && pos.batches_done == 0)
     std::fprintf(console, "Train on %lld samples, validate on %lld samples (%lldx%lld, %s%s)\n", (long long)train_n,
                  (long long)data.split.validation.size(), (long long)data.slices.height(),
@@ -227,7 +362,8 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     io::Batch b;
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
-      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, device), b.images);
+      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, device), b.images,
+                                  BatchShare{&group, b.images.dim(0), b.global_size});
       if (!std::isfinite(l))
         throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                                std::to_string(epoch + 1) + ", batch " + std::to_string(b.number + 1) +
@@ -235,11 +371,16 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
                                " (if present) holds the last good state; try a lower --lr");
       ++steps;
       pos.batches_done = b.number + 1;
-      pos.loss_sum += double(l) * double(b.images.dim(0));
-      pos.samples += b.images.dim(0);
+      pos.loss_sum += double(l) * double(b.global_size);
+      pos.samples += b.global_size;
       progress.update(pos.samples, steps, pos.loss_sum / double(pos.samples));
-      if (stop_requested && stop_requested()) {
-        save_checkpoint(result.last_checkpoint, model, &optimizer, run_metadata(options, data, pos, result.history));
+      // Every rank stops after the same step: where any of them was asked to.
+      double stop = stop_requested && stop_requested() ? 1 : 0;
+      if (ranks > 1) group.max(&stop, 1);
+      if (stop != 0) {
+        if (writer)
+          save_checkpoint(result.last_checkpoint, model, &optimizer,
+                          run_metadata(options, data, pos, result.history, ranks));
         if (console)
           std::fprintf(console, "\nmriae: stopped in epoch %lld after batch %lld; %s holds the state (--resume it)\n",
                        (long long)(epoch + 1), (long long)pos.batches_done, result.last_checkpoint.c_str());
@@ -248,14 +389,16 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
       }
     }
     const double loss = pos.loss_sum / double(pos.samples);
-    const double val_loss = evaluate_loss(options, model, val_loader, data.slices, device);
+    const double val_loss = evaluate_loss(options, model, val_loader.get(), data.slices, device, group);
+    check_ranks_agree(model, optimizer, group, epoch + 1);
     const std::string line = progress.end_epoch(loss, val_loss, steps);
     if (log) log << "epoch " << epoch + 1 << "/" << options.epochs << " " << line << std::endl;
     result.history.push_back({epoch + 1, loss, val_loss, progress.epoch_seconds()});
     pos = {epoch + 1, 0, 0.0, 0, pos.best_val_loss};
     const bool best = val_loss < pos.best_val_loss;
     if (best) pos.best_val_loss = val_loss;
-    const CheckpointMetadata meta = run_metadata(options, data, pos, result.history);
+    if (!writer) continue;
+    const CheckpointMetadata meta = run_metadata(options, data, pos, result.history, ranks);
     save_checkpoint(result.last_checkpoint, model, &optimizer, meta);
     if (best) save_checkpoint(result.best_checkpoint, model, &optimizer, meta);
     write_text_atomic((out / "history.csv").string(), history_csv(result.history));

@@ -8,6 +8,7 @@
 
 #include "apps/run_config.h"
 #include "apps/run_files.h"
+#include "engine/collectives.h"
 
 namespace mriae {
 
@@ -28,6 +29,15 @@ struct TrainResult {
 //   best.safetensors (lowest val_loss so far).
 // console: progress output (null for none). stop_requested, polled after every step, ends the run with a
 // checkpoint of the exact position (Ctrl-C); it may be empty.
-TrainResult train(const TrainOptions& options, std::FILE* console, const std::function<bool()>& stop_requested = {});
+//
+// processes (null: this process alone): data-parallel training over MPI ranks. Every rank builds the same
+// data set and shuffled order and takes its part of each global batch of options.batch slices (the first
+// ranks one more when it does not divide; an epoch whose last batch would leave a rank without a slice is
+// refused), the gradients are summed across ranks (each rank's loss weighted by its share, so uneven parts
+// still give the global batch's mean) and every rank applies the same update. Validation is split across
+// ranks and reduced. Rank 0 alone prints and writes files; every epoch the ranks check that their weights
+// and moving statistics are still bit-identical.
+TrainResult train(const TrainOptions& options, std::FILE* console, const std::function<bool()>& stop_requested = {},
+                  Collectives* processes = nullptr);
 
 }  // namespace mriae

@@ -40,7 +40,7 @@ void Var::drop_grad() {
   if (!impl_->grad_bound) impl_->grad = Tensor();
 }
 
-void Tape::backward(Var& loss) {
+void Tape::backward(Var& loss, double seed_value) {
   if (loss.value().numel() != 1)
     throw std::invalid_argument("backward needs a one-element loss, got shape " + shape_str(loss.shape()));
   if (!loss.requires_grad()) throw std::invalid_argument("backward: the loss does not depend on any parameter");
@@ -50,12 +50,12 @@ void Tape::backward(Var& loss) {
   const int64_t n = loss.value().numel();
   if (loss.value().device() == Device::CPU) {
     if (loss.dtype() == DType::Float64)
-      std::fill(seed.data<double>(), seed.data<double>() + n, 1.0);
+      std::fill(seed.data<double>(), seed.data<double>() + n, seed_value);
     else
-      std::fill(seed.data<float>(), seed.data<float>() + n, 1.0f);
+      std::fill(seed.data<float>(), seed.data<float>() + n, float(seed_value));
   } else {
 #ifdef MRIAE_WITH_CUDA
-    cuda::fill(seed.data<float>(), 1.0f, n, Context::get().cuda().compute_stream());  // the GPU is float32 only
+    cuda::fill(seed.data<float>(), float(seed_value), n, Context::get().cuda().compute_stream());  // the GPU is float32 only
 #else
     throw std::runtime_error("backward of a CUDA loss in a build without the CUDA backend");
 #endif

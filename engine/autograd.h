@@ -53,8 +53,9 @@ class Tape {
  public:
   void record(std::function<void()> backward) { steps_.push_back(std::move(backward)); }
   // Seeds d(loss)/d(loss) = 1 for a one-element loss, runs every recorded backward in reverse and
-  // empties the tape, releasing the activations it held.
-  void backward(Var& loss);
+  // empties the tape, releasing the activations it held. `seed` replaces the 1: the weight of this
+  // process's loss in a loss shared by several (data parallelism: its share of the global batch).
+  void backward(Var& loss, double seed = 1.0);
   void clear() { steps_.clear(); }
   size_t size() const { return steps_.size(); }
 

@@ -1,5 +1,7 @@
 #include "engine/ops.h"
 
+#include "engine/collectives.h"
+
 #include <stdexcept>
 #include <string>
 
@@ -279,6 +281,14 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   const bool gpu = dev == Device::CUDA;
   const float* xb = xbias.defined() ? xbias.data() : nullptr;
   if (xb && !gpu) throw std::logic_error("batchnorm: a folded input bias is a GPU path only");
+  cpu::ChannelSums shared;
+  if (opt.shared_batch && opt.shared_batch->size() > 1) {
+    if (gpu)
+      throw std::invalid_argument("batchnorm: statistics synchronised across processes are computed on the CPU only "
+                                  "so far; on GPUs normalise each rank's batch alone (--bn per-rank)");
+    Collectives* c = opt.shared_batch;
+    shared = [c](double* sums, int n) { c->sum(sums, n); };
+  }
   Tensor y = Tensor::empty(x.shape(), dev, dt);
   if (!training) {
     if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
@@ -305,15 +315,16 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
           x.value().data(), gamma.value().data(), beta.value().data(), y.data(), mean.data(), invstd.data(),
           var.data(), scratch.data(), xd, float(opt.eps), stream(), xb);
     });
-  } else {
+  }
+  int64_t count = int64_t(xd.n) * xd.plane();  // the elements per channel the statistics are over
+  if (!gpu) {
     cpu_scalar(dt, [&](auto s) {
       using T = typename decltype(s)::type;
-      (relu_input ? cpu::batchnorm_forward_train<T, true> : cpu::batchnorm_forward_train<T, false>)(
+      count = (relu_input ? cpu::batchnorm_forward_train<T, true> : cpu::batchnorm_forward_train<T, false>)(
           x.value().data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>(), mean.data<T>(),
-          invstd.data<T>(), var.data<T>(), xd, T(opt.eps), nullptr);
+          invstd.data<T>(), var.data<T>(), xd, T(opt.eps), nullptr, &shared);
     });
   }
-  const int64_t count = int64_t(xd.n) * xd.plane();
   ++state.steps;
   if (opt.rule == MovingStatsRule::Keras) {
     if (gpu)
@@ -344,7 +355,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   Var out(y, any);
   if (any) {
     const bool gx = needs_grad(tape, x);
-    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input, dt, xbias]() {
+    tape->record([x, gamma, beta, out, mean, invstd, xd, gx, gpu, relu_input, dt, xbias, shared]() {
       if (!out.has_grad()) return;
       const Var::GradTarget dx = gx ? x.grad_target() : Var::GradTarget{nullptr, true};
       if (gpu) {
@@ -364,7 +375,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
         T* dbeta = beta.requires_grad() ? beta.grad_accumulator().data<T>() : nullptr;
         (relu_input ? cpu::batchnorm_backward_train<T, true> : cpu::batchnorm_backward_train<T, false>)(
             x.value().data<T>(), out.grad().data<T>(), gamma.value().data<T>(), mean.data<T>(), invstd.data<T>(),
-            dx.data<T>(), dgamma, dbeta, xd, dx.accumulate, nullptr);
+            dx.data<T>(), dgamma, dbeta, xd, dx.accumulate, nullptr, &shared);
       });
     });
   }

@@ -22,11 +22,16 @@ enum class MovingStatsRule {
   Plain,  // PyTorch: EMA of the published statistics, starting from mean 0 and variance 1
 };
 
+class Collectives;
+
 // In double so that a float64 model gets the exact hyperparameters; float32 kernels take them rounded.
 struct BatchNormOptions {
   double eps = 1e-3;        // Keras' default
   double momentum = 0.99;   // weight of the old value in the moving averages
   MovingStatsRule rule = MovingStatsRule::Keras;
+  // Synchronised batchnorm (data parallelism, CPU): the batch is the union of these processes' inputs, and
+  // the statistics (and their gradients) are taken over all of it. Null: over this process's input alone.
+  Collectives* shared_batch = nullptr;
 };
 
 // The non-trainable state of one batchnorm layer. moving_mean and moving_var are what inference uses;

@@ -49,6 +49,11 @@ uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
 
 }  // namespace
 
+ShardRange shard_range(int64_t n, int shard, int shards) {
+  const int64_t base = n / shards, extra = n % shards;
+  return {shard * base + std::min<int64_t>(shard, extra), base + (shard < extra ? 1 : 0)};
+}
+
 std::vector<int64_t> BatchLoader::epoch_order(const std::vector<int64_t>& indices, const LoaderOptions& options,
                                               int64_t epoch) {
   std::vector<int64_t> order = indices;
@@ -67,6 +72,9 @@ BatchLoader::BatchLoader(const SliceSource& source, std::vector<int64_t> indices
       width_(source.width()),
       per_epoch_(count_batches(int64_t(indices_.size()), options.batch_size, options.drop_last)),
       epoch_(options.first_epoch) {
+  if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
+    throw std::invalid_argument("loader shard " + std::to_string(options.shard) + " of " +
+                                std::to_string(options.shards));
   if (per_epoch_ == 0)
     throw std::invalid_argument("the loader has no batch to yield: " + std::to_string(indices_.size()) +
                                 " slices, batch size " + std::to_string(options.batch_size) +
@@ -153,11 +161,13 @@ void BatchLoader::produce() {
 
 void BatchLoader::fill(Slot& slot, int slot_no, const std::vector<int64_t>& order, int64_t epoch, int64_t number) {
   const int64_t begin = number * options_.batch_size;
-  const int64_t n = std::min(options_.batch_size, int64_t(order.size()) - begin);
-  const int64_t per = height_ * width_;
-  slot.indices.assign(order.begin() + begin, order.begin() + begin + n);
+  const int64_t whole = std::min(options_.batch_size, int64_t(order.size()) - begin);
+  const ShardRange part = shard_range(whole, options_.shard, options_.shards);
+  const int64_t n = part.count, per = height_ * width_;
+  slot.indices.assign(order.begin() + begin + part.begin, order.begin() + begin + part.begin + n);
   slot.epoch = epoch;
   slot.number = number;
+  slot.global_size = whole;
   if (!cuda_) {
     float* dst = slot.host.data();
     for (int64_t i = 0; i < n; ++i) source_.copy_slice(slot.indices[size_t(i)], dst + i * per);
@@ -220,6 +230,7 @@ bool BatchLoader::next(Batch& out) {
   out.indices = slot.indices;
   out.epoch = slot.epoch;
   out.number = slot.number;
+  out.global_size = slot.global_size;
   return true;
 }
 

@@ -40,7 +40,17 @@ struct LoaderOptions {
   // queued on it before the next call to next(). nullptr means the engine's compute stream, the one every
   // op and Tensor copy runs on (not the legacy default stream, which that stream does not wait for).
   void* compute_stream = nullptr;
+  // Data parallelism: each batch_size batch (the global batch) is split into `shards` contiguous parts and
+  // this loader delivers part `shard`; with n slices in a batch, the first n % shards parts take one more
+  // (shard_range). Every shard's loader draws the same order.
+  int shard = 0, shards = 1;
 };
+
+// Where part `shard` of `shards` lies in a batch of n: [begin, begin + count).
+struct ShardRange {
+  int64_t begin, count;
+};
+ShardRange shard_range(int64_t n, int shard, int shards);
 
 struct Batch {
   // [b, 1, H, W] on LoaderOptions::device, b = batch_size except perhaps for an epoch's last batch.
@@ -49,6 +59,7 @@ struct Batch {
   std::vector<int64_t> indices;  // the source's slice indices, in batch order
   int64_t epoch = 0;
   int64_t number = 0;            // the batch's position in its epoch
+  int64_t global_size = 0;       // the slices of the whole batch, all shards together
 };
 
 class BatchLoader {
@@ -81,7 +92,7 @@ class BatchLoader {
     HostBuffer staging; // GPU delivery: pinned source of the copy
     Tensor device;      // GPU delivery: the batch
     std::vector<int64_t> indices;
-    int64_t epoch = 0, number = 0;
+    int64_t epoch = 0, number = 0, global_size = 0;
   };
   struct Cuda;  // stream and events, CUDA builds only
 

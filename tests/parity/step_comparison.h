@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/collectives.h"
 #include "engine/ops.h"
 #include "engine/rmsprop.h"
 #include "model/autoencoder.h"
@@ -97,6 +98,11 @@ class Backend {
   void copy_state_from(const Backend& other);
   // One training step on `input` (any device): forward, MSE against the input, backward, RMSprop.
   StepRecord step(const Tensor& input);
+  // One data-parallel training step (the trainer's train_step with a BatchShare): this process holds rows
+  // [offset, offset + local.dim(0)) of a global batch of `global` rows, and `processes` the rest. The record
+  // holds the global batch's output (gathered from every process), loss and summed gradients, so that it
+  // compares with a single process's step on the whole batch.
+  StepRecord step_shared(const Tensor& local, int64_t offset, int64_t global, Collectives& processes);
   // Inference mode (moving statistics); the output on the host.
   Tensor eval(const Tensor& input);
 
