@@ -39,7 +39,7 @@ else
   # 2 mm voxels make a slice a quarter of the pixels of 1 mm (132x132 padded), so the same minutes give
   # four times the updates; batch 4 gives a short run more updates for the same compute than 128 would
   # (batchnorm still sees 4 x 132 x 132 values a channel).
-  epochs=${EPOCHS:-80} batch=${BATCH:-4} central=${CENTRAL:-24} voxel=${VOXEL:-2}
+  epochs=${EPOCHS:-120} batch=${BATCH:-4} central=${CENTRAL:-24} voxel=${VOXEL:-2}
   echo "run-default: no GPU here: training on the CPU for $epochs epochs at batch $batch, $central central" \
        "slices of each volume at $voxel mm (the tutorial ran 300 epochs at batch 128 on a GPU; set EPOCHS," \
        "BATCH, CENTRAL and VOXEL to change this)"
@@ -51,7 +51,7 @@ cmake --build build/default -j"$(nproc)" --target mriae
 mriae=build/default/apps/mriae
 
 "$mriae" info "${train_data[@]}" "${held_out[@]}"
-"$mriae" train --data "${train_data[@]}" --subjects data/manifest.tsv --split slices --central "$central" \
+"$mriae" train --data "${train_data[@]}" --split slices --central "$central" \
   --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --device "$device" --out "$out/train" \
   --log "$out/train/train.log"
 sigmas=0.03,0,0.01,0.02,0.05,0.1
