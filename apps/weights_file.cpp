@@ -44,8 +44,21 @@ bool is_keras_metadata(const CheckpointMetadata& meta) {
   return it != meta.end() && (it->second == "keras2" || it->second == "keras3");
 }
 
+namespace {
+
+bool has_hdf5_name(const std::string& path) {
+  for (const char* ext : {".h5", ".hdf5", ".H5"}) {
+    const std::string e(ext);
+    if (path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 CheckpointMetadata load_weights(const std::string& path, Autoencoder& model, const KerasPipeline& keras) {
-  if (!is_hdf5_file(path)) {
+  // By content; a file named as Keras weights that is not HDF5 goes to the Keras reader for its message.
+  if (!is_hdf5_file(path) && !has_hdf5_name(path)) {
     if (keras.given)
       throw std::invalid_argument(path + " is an mriae checkpoint, which carries its training run's data pipeline; "
                                   "--normalize, --axis, --pad, --slices, --central, --conform, --voxel, --interp "
