@@ -23,6 +23,7 @@ class Handle {
  public:
   Handle(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
   Handle(const Handle&) = delete;
+  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
   Handle& operator=(const Handle&) = delete;
   ~Handle() {
     if (id_ >= 0) close_(id_);
@@ -173,7 +174,7 @@ std::string spec_str(const LayerSpec& s) {
          ")";
 }
 
-std::vector<FileLayer> read_keras2(hid_t file, const std::string& path) {
+std::vector<FileLayer> read_keras2(hid_t file) {
   hid_t root = file;
   std::optional<Handle> model_weights;
   if (H5Aexists(file, "layer_names") <= 0 && is_group(file, "model_weights")) {
@@ -194,7 +195,6 @@ std::vector<FileLayer> read_keras2(hid_t file, const std::string& path) {
     for (const std::string& w : l.weight_names) l.weights.push_back(read_array(g.get(), w, where));
     layers.push_back(std::move(l));
   }
-  (void)path;
   return layers;
 }
 
@@ -365,16 +365,25 @@ void write_string(hid_t obj, const char* name, const std::string& value) {
   check(H5Awrite(a.get(), type.get(), &p), std::string("the attribute ") + name);
 }
 
+// Creation properties without modification times, so that the same weights always give the same bytes.
+Handle untimed(hid_t cls) {
+  Handle p(checked(H5Pcreate(cls), "creation properties"), H5Pclose);
+  check(H5Pset_obj_track_times(p.get(), false), "creation properties");
+  return p;
+}
+
 hid_t make_group(hid_t loc, const std::string& name) {
-  return checked(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "group " + name);
+  const Handle gcpl = untimed(H5P_GROUP_CREATE);
+  return checked(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), "group " + name);
 }
 
 void write_array(hid_t loc, const std::string& name, const std::vector<int64_t>& shape,
                  const std::vector<double>& values, bool f64) {
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   Handle space(checked(H5Screate_simple(int(dims.size()), dims.data(), nullptr), name), H5Sclose);
+  const Handle dcpl = untimed(H5P_DATASET_CREATE);
   Handle d(checked(H5Dcreate2(loc, name.c_str(), f64 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
-                              H5P_DEFAULT, H5P_DEFAULT),
+                              dcpl.get(), H5P_DEFAULT),
                    "dataset " + name),
            H5Dclose);
   check(H5Dwrite(d.get(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), "dataset " + name);
@@ -513,7 +522,7 @@ KerasWeightsInfo load_keras_weights(const std::string& path, Autoencoder& model)
     std::vector<FileLayer> layers;
     if (H5Aexists(file.get(), "layer_names") > 0 || is_group(file.get(), "model_weights")) {
       info.format = KerasFormat::Keras2;
-      layers = read_keras2(file.get(), path);
+      layers = read_keras2(file.get());
     } else if (is_group(file.get(), "layers")) {
       info.format = KerasFormat::Keras3;
       layers = read_keras3(file.get());
