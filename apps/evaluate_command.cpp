@@ -15,7 +15,8 @@ void add_evaluate_command(CLI::App& app) {
   auto inputs = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd = app.add_subcommand(
       "evaluate", "PSNR and SSIM of reconstructions, clean and with Gaussian noise, with the tutorial's figures");
-  cmd->add_option("--weights", opt->weights, "Checkpoint written by mriae train")->required();
+  cmd->add_option("--weights", opt->weights, "Checkpoint written by mriae train, or Keras HDF5 weights")->required();
+  add_keras_pipeline_options(cmd, opt->keras);
   cmd->add_option("--data", *inputs, "NIfTI files or folders (default: the data the run trained on)");
   cmd->add_option("--subset", opt->subset, "Slices to evaluate: 'val' (the run's validation split) or 'all'")
       ->capture_default_str();

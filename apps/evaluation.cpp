@@ -208,7 +208,9 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   mc.device = device;
   mc.dtype = dtype;
   Autoencoder model(mc);
-  const CheckpointMetadata meta = load_checkpoint(options.weights, model, nullptr);
+  const CheckpointMetadata meta = load_weights(options.weights, model, options.keras);
+  if (is_keras_metadata(meta) && options.data.empty())
+    throw std::invalid_argument("--data: Keras weights carry no training data to evaluate on; name the volumes");
   const std::string note = dtype_note(options.weights, meta, dtype);
   if (console && !note.empty()) std::fprintf(console, "mriae: note: %s\n", note.c_str());
   io::DatasetOptions dopts;

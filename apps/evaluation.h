@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
+#include "apps/weights_file.h"
 #include "io/normalization.h"
 
 namespace mriae {
 
 struct EvalOptions {
-  std::string weights;              // a checkpoint of mriae train
+  std::string weights;              // a checkpoint of mriae train, or Keras weights (apps/weights_file.h)
+  KerasPipeline keras;              // the data pipeline for Keras weights
   std::vector<std::string> data;    // other volumes to evaluate on (default: the run's own)
   std::string subset = "val";       // "val" (the run's validation split) or "all" slices
   std::vector<double> sigmas = {0.03};  // noise levels; more than one draws PSNR against sigma

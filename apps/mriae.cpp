@@ -7,6 +7,7 @@
 
 #include "apps/conform_command.h"
 #include "apps/evaluate_command.h"
+#include "apps/export_command.h"
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
 #include "apps/reconstruct_command.h"
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   mriae::add_evaluate_command(app);
   mriae::add_reconstruct_command(app);
   mriae::add_conform_command(app);
+  mriae::add_export_command(app);
 
   try {
     app.parse(argc, argv);

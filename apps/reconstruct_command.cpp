@@ -15,8 +15,10 @@ void add_reconstruct_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "reconstruct", "Run every slice of a volume through a trained model; write the result as NIfTI with the "
                      "input's header and affine, in its intensity units");
-  cmd->add_option("--weights", opt->weights, "Checkpoint of a training run (best.safetensors or last.safetensors)")
+  cmd->add_option("--weights", opt->weights,
+                  "Checkpoint of a training run (best.safetensors or last.safetensors), or Keras HDF5 weights")
       ->required();
+  add_keras_pipeline_options(cmd, opt->keras);
   cmd->add_option("--in", opt->input, "Input volume (.nii, .nii.gz, .hdr/.img)")->required();
   cmd->add_option("--out", opt->output, "Output volume: .nii, .nii.gz or .hdr (a .hdr/.img pair); replaced if present")
       ->required();

@@ -139,7 +139,7 @@ ReconstructResult reconstruct(const ReconstructOptions& options) {
   Autoencoder model(mc);
   SlicePipeline pipeline;
   {
-    const CheckpointMetadata meta = load_checkpoint(options.weights, model, nullptr);
+    const CheckpointMetadata meta = load_weights(options.weights, model, options.keras);
     const std::string note = dtype_note(options.weights, meta, dtype);
     if (!note.empty()) std::fprintf(stderr, "mriae: note: %s\n", note.c_str());
     try {

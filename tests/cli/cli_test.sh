@@ -194,5 +194,26 @@ nib.save(img, sys.argv[2])" "$colin" "$work/unoriented.nii.gz" 2>/dev/null; then
     grep -qF "warning: $work/unoriented.nii.gz: no usable orientation" "$work/err"
 fi
 
+# Keras weights (tests/keras): evaluate with the tutorial's pipeline, export, the export evaluates the same.
+keras=$(dirname "$0")/../keras
+"$mriae" evaluate --weights "$keras/tutorial_keras2.h5" --data "$colin" --slices 100:104 --subset all \
+  --figure-slices 0 --out "$work/keras_eval" >"$work/out" 2>"$work/err"
+check "evaluate with Keras weights (got: $(tail -c 300 "$work/err"))" test -s "$work/keras_eval/metrics.json"
+"$mriae" export --weights "$keras/tutorial_keras3.weights.h5" --keras "$work/exported.h5" >"$work/out" 2>"$work/err"
+check "export a Keras 3 file as Keras 2 (got: $(tail -c 300 "$work/err"))" test -s "$work/exported.h5"
+"$mriae" evaluate --weights "$work/exported.h5" --data "$colin" --slices 100:104 --subset all \
+  --figure-slices 0 --out "$work/keras_eval2" >"$work/out" 2>"$work/err"
+check "the export evaluates as the original" \
+  test "$(grep -m1 psnr_db "$work/keras_eval/metrics.json")" = "$(grep -m1 psnr_db "$work/keras_eval2/metrics.json")"
+expect_error "Keras weights need --data" "--data" evaluate --weights "$keras/tutorial_keras2.h5" --out "$work/e"
+expect_error "Keras weights and a global method" "--normalize train" reconstruct --weights "$keras/tutorial_keras2.h5" \
+  --in "$colin" --out "$work/r.nii" --normalize train
+expect_error "Keras pipeline options with a checkpoint" "for Keras weights only" reconstruct \
+  --weights "$run/last.safetensors" --in "$colin" --out "$work/r.nii" --axis 0
+expect_error "export format against the name" ".weights.h5" export --weights "$keras/tutorial_keras2.h5" \
+  --keras "$work/x.weights.h5" --format keras2
+printf 'not hdf5' >"$work/fake.h5"
+expect_error "not an HDF5 file" "$work/fake.h5: not an HDF5 file" export --weights "$work/fake.h5" --keras "$work/y.h5"
+
 echo "cli: $passes passed, $failures failed"
 [[ $failures -eq 0 ]]
