@@ -10,6 +10,7 @@
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
 #include "apps/reconstruct_command.h"
+#include "apps/trace_command.h"
 #include "apps/train_command.h"
 #include "model/summary.h"
 
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
   mriae::add_evaluate_command(app);
   mriae::add_reconstruct_command(app);
   mriae::add_conform_command(app);
+  mriae::add_trace_command(app);
 
   try {
     app.parse(argc, argv);

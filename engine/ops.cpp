@@ -292,7 +292,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
         using T = typename decltype(s)::type;
         (relu_input ? cpu::batchnorm_forward_eval<T, true> : cpu::batchnorm_forward_eval<T, false>)(
             x.value().data<T>(), gamma.value().data<T>(), beta.value().data<T>(), state.moving_mean.data<T>(),
-            state.moving_var.data<T>(), y.data<T>(), xd, T(opt.eps));
+            state.moving_var.data<T>(), y.data<T>(), xd, T(opt.eps), nullptr);
       });
     return Var(y);
   }
@@ -310,7 +310,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
       using T = typename decltype(s)::type;
       (relu_input ? cpu::batchnorm_forward_train<T, true> : cpu::batchnorm_forward_train<T, false>)(
           x.value().data<T>(), gamma.value().data<T>(), beta.value().data<T>(), y.data<T>(), mean.data<T>(),
-          invstd.data<T>(), var.data<T>(), xd, T(opt.eps));
+          invstd.data<T>(), var.data<T>(), xd, T(opt.eps), nullptr);
     });
   }
   const int64_t count = int64_t(xd.n) * xd.plane();
@@ -364,7 +364,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
         T* dbeta = beta.requires_grad() ? beta.grad_accumulator().data<T>() : nullptr;
         (relu_input ? cpu::batchnorm_backward_train<T, true> : cpu::batchnorm_backward_train<T, false>)(
             x.value().data<T>(), out.grad().data<T>(), gamma.value().data<T>(), mean.data<T>(), invstd.data<T>(),
-            dx.data<T>(), dgamma, dbeta, xd, dx.accumulate);
+            dx.data<T>(), dgamma, dbeta, xd, dx.accumulate, nullptr);
       });
     });
   }
