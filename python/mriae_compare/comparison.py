@@ -26,7 +26,7 @@ from .trace import LAYERS, execution_order
 LIMITS = {
     np.float64: dict(act=1e-9, loss=1e-9, stat=1e-9, grad=1e-9, grad_relu=1e-9, grad_kink=5e-2, acc=1e-9,
                      acc_relu=1e-9, acc_kink=1e-1, param=1e-8, param_relu=1e-8, param_kink=5e-2),
-    np.float32: dict(act=2e-5, loss=1e-6, stat=1e-5, grad=3e-5, grad_relu=2e-4, grad_kink=5e-2, acc=2e-5,
+    np.float32: dict(act=2e-5, loss=1e-6, stat=1e-5, grad=3e-5, grad_relu=2e-4, grad_kink=5e-2, acc=6e-5,
                      acc_relu=4e-4, acc_kink=1e-1, param=1e-4, param_relu=1e-3, param_kink=5e-2),
 }
 # An element whose gradient is off by more than half its trace value is "uncertain": RMSprop's first step
