@@ -133,7 +133,7 @@ def run_step(trace, state, x, plant=None):
             grads[f"{name}.weight"], grads[f"{name}.bias"] = np.asarray(gv[name][0]), np.asarray(gv[name][1])
     lr, rho, eps = h["rmsprop_lr"], h["rmsprop_rho"], h["rmsprop_eps"]
     if plant == "rmsprop-eps-inside":  # Keras 3's own RMSprop
-        opt = keras.optimizers.RMSprop(learning_rate=lr, rho=rho, epsilon=eps, dtype=dname)
+        opt = keras.optimizers.RMSprop(learning_rate=lr, rho=rho, epsilon=eps)
         vars_ = [keras.Variable(state["params"][n], dtype=dname) for n in PARAMS]
         opt.build(vars_)
         for v, n in zip(opt._velocities, PARAMS):
