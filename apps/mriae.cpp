@@ -11,6 +11,7 @@
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
 #include "apps/reconstruct_command.h"
+#include "apps/trace_command.h"
 #include "apps/train_command.h"
 #include "model/summary.h"
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   mriae::add_reconstruct_command(app);
   mriae::add_conform_command(app);
   mriae::add_export_command(app);
+  mriae::add_trace_command(app);
 
   try {
     app.parse(argc, argv);

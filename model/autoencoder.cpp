@@ -80,7 +80,7 @@ Tensor Autoencoder::input(const Tensor& batch) const {
   return host.to(config_.dtype).to(config_.device);
 }
 
-Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
+Var Autoencoder::forward(Tape* tape, const Var& x, bool training, const LayerObserver* observer) {
   const Shape& s = x.shape();
   if (s.size() != 4 || s[1] != 1 || s[2] % 4 != 0 || s[3] % 4 != 0 || s[2] == 0 || s[3] == 0)
     throw std::invalid_argument("autoencoder input must be [N, 1, H, W] with H and W divisible by 4, got " +
@@ -103,17 +103,34 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training) {
           pending_conv = i;
           break;
         }
-        h = sigmoid(tape, conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias")));
+        h = conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias"));
+        if (observer) (*observer)("conv" + i, h);
+        h = sigmoid(tape, h);
+        if (observer) (*observer)("sigmoid", h);
         break;
       case LayerSpec::BatchNorm:
         if (pending_conv.empty()) throw std::logic_error("autoencoder: batchnorm " + i + " follows no convolution");
-        h = conv_relu_batchnorm(tape, h, params_.at("conv" + pending_conv + ".weight"),
-                                params_.at("conv" + pending_conv + ".bias"), params_.at("bn" + i + ".weight"),
-                                params_.at("bn" + i + ".bias"), bn_[l.index - 1], training, config_.bn);
+        if (observer) {
+          h = conv2d3x3(tape, h, params_.at("conv" + pending_conv + ".weight"), params_.at("conv" + pending_conv + ".bias"));
+          (*observer)("conv" + pending_conv, h);
+          h = relu_batchnorm(tape, h, params_.at("bn" + i + ".weight"), params_.at("bn" + i + ".bias"), bn_[l.index - 1],
+                             training, config_.bn);
+          (*observer)("bn" + i, h);
+        } else {
+          h = conv_relu_batchnorm(tape, h, params_.at("conv" + pending_conv + ".weight"),
+                                  params_.at("conv" + pending_conv + ".bias"), params_.at("bn" + i + ".weight"),
+                                  params_.at("bn" + i + ".bias"), bn_[l.index - 1], training, config_.bn);
+        }
         pending_conv.clear();
         break;
-      case LayerSpec::MaxPool: h = maxpool2(tape, h); break;
-      case LayerSpec::Upsample: h = upsample2(tape, h); break;
+      case LayerSpec::MaxPool:
+        h = maxpool2(tape, h);
+        if (observer) (*observer)("pool" + i, h);
+        break;
+      case LayerSpec::Upsample:
+        h = upsample2(tape, h);
+        if (observer) (*observer)("up" + i, h);
+        break;
     }
   }
   return h;

@@ -3,6 +3,7 @@
 // (Keras order). Encoder 32,32 - maxpool - 64,64 - maxpool - 128,128; decoder 64,64 - upsample - 32,32 -
 // upsample - conv 3x3 to one channel + sigmoid. Parameter names follow a PyTorch state_dict of the same model.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,11 @@ struct LayerSpec {
   int channels;     // output channels
 };
 
+// Sees each layer's output Var during a forward pass (mriae trace), named after the PyTorch module that
+// computes it: conv1..conv11 (convolution outputs, before their ReLU), bn1..bn10 (ReLU then batchnorm),
+// pool1, pool2, up1, up2, sigmoid. Keeping the Var keeps its gradient after Tape::backward.
+using LayerObserver = std::function<void(const std::string& name, const Var& output)>;
+
 class Autoencoder {
  public:
   static constexpr int kConvs = 11;
@@ -37,7 +43,9 @@ class Autoencoder {
 
   // x is [N, 1, H, W] with H and W divisible by 4. training: batch statistics (and moving-statistics
   // updates); otherwise the moving statistics.
-  Var forward(Tape* tape, const Var& x, bool training);
+  // observer: null in training. When given, each block runs as conv2d3x3 then relu_batchnorm so that the
+  // convolution's output can be seen; on the CPU that is exactly what the fused op computes.
+  Var forward(Tape* tape, const Var& x, bool training, const LayerObserver* observer = nullptr);
   // A batch (float32 from the data path, on any device) as the model takes it: on its device, in its dtype.
   // The data path (slice stack, batch loader) stays float32 for either model: the slices are float32 data,
   // so the conversion is exact and a float64 model sees exactly the numbers a float32 one does, at half the

