@@ -12,7 +12,7 @@
 #
 # With a GPU it runs the tutorial's 300 epochs at batch 128 at 1 mm. Without one, the CPU path runs a
 # shorter schedule at 2 mm, and says so: meant to finish within 10 minutes on 2 cores, builds included
-# (by estimate: 91% of the pixels the former schedule trained in its measured 6m01s; to be measured).
+# (measured 2026-12-02: 12m33s with another build sharing the 2 cores, so not yet shown on a quiet machine).
 # EPOCHS, BATCH, CENTRAL, VOXEL and DEVICE override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
