@@ -6,19 +6,7 @@ mriae=$1
 colin=/usr/share/mricron/templates/ch2.nii.gz
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-passes=0
-
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $name"
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
 # expect_error NAME NEEDLE ARGS...: non-zero exit, and stderr names the problem.
 expect_error() {
@@ -215,5 +203,4 @@ expect_error "export format against the name" ".weights.h5" export --weights "$k
 printf 'not hdf5' >"$work/fake.h5"
 expect_error "not an HDF5 file" "$work/fake.h5: not an HDF5 file" export --weights "$work/fake.h5" --keras "$work/y.h5"
 
-echo "cli: $passes passed, $failures failed"
-[[ $failures -eq 0 ]]
+finish cli

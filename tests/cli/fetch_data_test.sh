@@ -10,12 +10,7 @@ py=/usr/bin/python3
 "$py" -c 'import nibabel' 2>/dev/null || { echo "skipped: python3-nibabel is missing"; exit 77; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0 passes=0
-check() {
-  local name=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $name"; failures=$((failures + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
 # Two small volumes of known shape and voxel size, packed as pip would fetch them.
 mkdir -p "$work/cache/archives" "$work/build/pkga/data" "$work/build/pkgb-2.0"
@@ -76,5 +71,4 @@ check "nothing left in data/" test -z "$(ls -A "$work/data2")"
 run --data "$work/data3" --cache "$work/empty"
 check "missing archive named ($(cat "$work/err"))" grep -qF "pkga 1.0 is not in the cache" "$work/err"
 
-echo "fetch_data_test: $passes checks passed, $failures failed"
-((failures == 0))
+finish fetch_data_test

@@ -11,19 +11,7 @@ colin=/usr/share/mricron/templates/ch2.nii.gz
 py=/usr/bin/python3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-passes=0
-
-check() {  # check NAME CONDITION...
-  local name=$1
-  shift
-  if "$@"; then
-    passes=$((passes + 1))
-  else
-    echo "FAIL: $name"
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../check.sh"
 
 if ! command -v mpirun >/dev/null; then
   echo "skipped: mpirun is missing (Debian packages openmpi-bin, libopenmpi-dev)"
@@ -200,5 +188,4 @@ m = json.loads(d[8:8 + n])["__metadata__"]
 print("checkpoint after Ctrl-C: epochs_done", m["train.epochs_done"], "batches_done", m["train.batches_done"])
 sys.exit(0 if m["train.ranks"] == "2" else 1)' "$work/ctrlc/last.safetensors"
 
-echo "mpi_test: $passes passed, $failures failed"
-((failures == 0))
+finish mpi_test
