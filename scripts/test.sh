@@ -20,8 +20,11 @@ cmake -S . -B build/sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMRIAE_CUDA=OFF 
   -DMRIAE_BUILD_BENCH=OFF >/dev/null
 cmake --build build/sanitize -j"$jobs"
 echo "== tests (CPU only, ASan + UBSan) =="
-# The float64 free-running parity holds 1e-10 with only ~1.6x headroom (tests/parity/README.md: rounding
-# noise in conv1 biases whose true gradient is 0, amplified by RMSprop); this -O2 build's other summation
-# order measured 1.41e-10 on the eval output. The Release pass above holds it to its limit; here it is left out.
+# Left out here, run by the Release pass above: the float64 free-running parity, which holds 1e-10 with only
+# ~1.6x headroom (tests/parity/README.md: rounding noise in conv1 biases whose true gradient is 0, amplified
+# by RMSprop) and measured 1.41e-10 in this -O2 build's summation order; and the end-to-end script tests
+# (the CLI, MPI, framework-adapter, conform and fetch-data scripts), which under ASan ran past their time
+# limits (the CLI test 300 s, the MPI one 410 s, with OpenMPI's own allocations in the leak report).
 (cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure -j"$jobs" -E "^float64 engine matches the PyTorch float64 reference")
+  ctest --output-on-failure -j"$jobs" \
+    -E "^(float64 engine matches the PyTorch float64 reference.*|mriae_cli|mriae_mpi|compare_.*|conform_vs_nibabel|fetch_data)$")
