@@ -131,13 +131,17 @@ StepRecord Backend::step(const Tensor& input_any) {
   r.output = host(y.value());
   r.loss = host(loss.value());
   for (const auto& e : ps.entries()) r.grads.push_back(host(e.var.grad()));
+  update_and_record(r);
+  return r;
+}
+
+void Backend::update_and_record(StepRecord& r) {
   optimiser_.step();
   r.params_after = params();
   for (const auto& s : model_.bn_states()) {
     r.moving_mean.push_back(host(s.moving_mean));
     r.moving_var.push_back(host(s.moving_var));
   }
-  return r;
 }
 
 StepRecord Backend::step_shared(const Tensor& local_any, int64_t offset, int64_t global, Collectives& processes) {
@@ -166,12 +170,7 @@ StepRecord Backend::step_shared(const Tensor& local_any, int64_t offset, int64_t
   Tensor grads = ps.flat_grads();
   processes.sum(grads);
   for (const auto& e : ps.entries()) r.grads.push_back(host(e.var.grad()));
-  optimiser_.step();
-  r.params_after = params();
-  for (const auto& s : model_.bn_states()) {
-    r.moving_mean.push_back(host(s.moving_mean));
-    r.moving_var.push_back(host(s.moving_var));
-  }
+  update_and_record(r);
   return r;
 }
 

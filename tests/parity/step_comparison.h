@@ -107,6 +107,9 @@ class Backend {
   Tensor eval(const Tensor& input);
 
  private:
+  // The update, then the state after it, into r (both steps end alike).
+  void update_and_record(StepRecord& r);
+
   Device device_;
   Autoencoder model_;
   RMSprop optimiser_;
