@@ -6,26 +6,32 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cpu/clones.h"
+#include "kernels/cpu/conv2d_avx2.h"
 #include "kernels/cpu/conv2d_layout.h"
 
 namespace mriae::cpu::conv_detail {
 
-// One output tile: y[kb*32 .. +32][jb*11 .. +11] of one row = (or +=, with accumulate) conv + bias. x0 points at
+// One output tile: L output channels by P pixels of one row, y = (or +=, with accumulate) conv + bias, its
+// L*P sums kept in vector registers while each input value is broadcast once into L lanes. x0 points at
 // channel 0 of the tile's first padded input row (the row above the output row) at the tile's first column;
-// channels are x_plane apart and rows pitch apart. yr points at the tile's first output of channel kb*32, and
-// output channels are y_plane apart. wb is block_weights' layout.
+// channels are x_plane apart and rows pitch apart. wt points at the tile's first lane of block_weights' layout
+// (its lane offset within a block of kOutLanes), b (or null) at the tile's first channel's bias, yr at its
+// first output; output channels are y_plane apart. lanes and jn (<= L, P) are how many of them are real.
+// Each sum runs over channels, then tap rows, then taps in the same order whatever L and P are, so every
+// tile shape gives the same bits.
 // always_inline: the block must be compiled inside each target clone of its caller to get its vector width.
-template <typename T>
-__attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int64_t x_plane, int pitch, const T* wb,
-                                                                const T* b, T* yr, int64_t y_plane, int c_in, int k,
-                                                                int kb, int jn, bool accumulate) {
-  T acc[kPixelBlock][kOutLanes];
-  for (int q = 0; q < kPixelBlock; ++q)
-    for (int l = 0; l < kOutLanes; ++l) acc[q][l] = T(0);
+template <typename T, int L, int P>
+__attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int64_t x_plane, int pitch, const T* wt,
+                                                                const T* b, T* yr, int64_t y_plane, int c_in,
+                                                                int lanes, int jn, bool accumulate) {
+  T acc[P][L];
+  for (int q = 0; q < P; ++q)
+    for (int l = 0; l < L; ++l) acc[q][l] = T(0);
   for (int c = 0; c < c_in; ++c) {
-    const T* wc = wb + (int64_t(kb) * c_in + c) * 9 * kOutLanes;
+    const T* wc = wt + int64_t(c) * 9 * kOutLanes;
     const T* xc = x0 + c * x_plane;
     // Rows of taps, each row's three unrolled: measured 7-10% faster than one loop over the nine taps (whose
     // row and column come from t / 3 and t % 3), and also faster than unrolling all nine.
@@ -35,22 +41,42 @@ __attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int
       for (int kx = 0; kx < 3; ++kx) {
         const T* wv = wc + (ky * 3 + kx) * kOutLanes;
 #pragma GCC unroll 11
-        for (int q = 0; q < kPixelBlock; ++q) {
+        for (int q = 0; q < P; ++q) {
           const T xv = xr[q + kx];
 #pragma omp simd
-          for (int l = 0; l < kOutLanes; ++l) acc[q][l] += xv * wv[l];
+          for (int l = 0; l < L; ++l) acc[q][l] += xv * wv[l];
         }
       }
     }
   }
-  const int lanes = std::min(kOutLanes, k - kb * kOutLanes);
   for (int l = 0; l < lanes; ++l) {
     T* yl = yr + l * y_plane;
-    const T bias = b ? b[kb * kOutLanes + l] : T(0);
+    const T bias = b ? b[l] : T(0);
     if (accumulate)
       for (int q = 0; q < jn; ++q) yl[q] += acc[q][l] + bias;
     else
       for (int q = 0; q < jn; ++q) yl[q] = acc[q][l] + bias;
+  }
+}
+
+// Every tile of a band of rows of one image: blocks of L output channels, then rows, then blocks of P pixels,
+// so a block's weights (c_in * 9 * L values) stay in cache across the band.
+template <typename T, int L, int P>
+__attribute__((always_inline)) inline void forward_blocked_band_tiles(const T* band, int64_t band_plane, int pitch,
+                                                                      const T* wb, const T* b, T* y, const NchwDims& d,
+                                                                      int k, int n, int i0, int rows, bool accumulate) {
+  static_assert(kOutLanes % L == 0, "a tile's lanes lie inside one block of the weights");
+  const int tbs = lane_blocks(k, L), jbs = round_up(d.w, P) / P;
+  for (int tb = 0; tb < tbs; ++tb) {
+    const int o0 = tb * L, lanes = std::min(L, k - o0);
+    const T* wt = wb + int64_t(o0 / kOutLanes) * d.c * 9 * kOutLanes + o0 % kOutLanes;
+    for (int r = 0; r < rows; ++r)
+      for (int jb = 0; jb < jbs; ++jb) {
+        const int j0 = jb * P;
+        forward_blocked_tile<T, L, P>(band + int64_t(r) * pitch + j0, band_plane, pitch, wt, b ? b + o0 : nullptr,
+                                      y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w + j0, d.plane(), d.c, lanes,
+                                      std::min(P, d.w - j0), accumulate);
+      }
   }
 }
 
@@ -76,6 +102,39 @@ __attribute__((always_inline)) inline void pad_band(const T* x, T* band, const N
   }
 }
 
+// Whether float tiles go to conv2d_avx2.h's intrinsics: where the narrow tiles are taken and the processor
+// has AVX2 and FMA. Double always takes the generic tiles.
+template <typename T> inline bool avx2_tiles(bool wide) {
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+  if constexpr (std::is_same_v<T, float>) return !wide && have_avx2_fma();
+#endif
+  (void)wide;
+  return false;
+}
+
+template <typename T>
+inline void forward_band_avx2_if_float([[maybe_unused]] const T* band, [[maybe_unused]] int64_t band_plane,
+                                       [[maybe_unused]] int pitch, [[maybe_unused]] const T* wb,
+                                       [[maybe_unused]] const T* b, [[maybe_unused]] T* y,
+                                       [[maybe_unused]] const NchwDims& d, [[maybe_unused]] int k,
+                                       [[maybe_unused]] int n, [[maybe_unused]] int i0, [[maybe_unused]] int rows,
+                                       [[maybe_unused]] bool accumulate, [[maybe_unused]] T* partial) {
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+  if constexpr (std::is_same_v<T, float>)
+    forward_band_avx2(band, band_plane, pitch, wb, b, y, d, k, n, i0, rows, accumulate, partial);
+#endif
+}
+
+template <typename T>
+inline void weight_grad_task_avx2_if_float([[maybe_unused]] const T* band, [[maybe_unused]] int64_t band_plane,
+                                           [[maybe_unused]] int pitch, [[maybe_unused]] const T* gband,
+                                           [[maybe_unused]] int rows, [[maybe_unused]] const NchwDims& d,
+                                           [[maybe_unused]] int k, [[maybe_unused]] T* part_task) {
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+  if constexpr (std::is_same_v<T, float>) weight_grad_task_avx2(band, band_plane, pitch, gband, rows, d, k, part_task);
+#endif
+}
+
 // y = (or +=) conv(x) + b from the unpadded input: each task pads a band of rows of one image, every channel,
 // into a buffer of its thread's that stays in cache, and computes every output channel of those rows from it.
 // A padded copy of the whole input would go out to memory and be read back.
@@ -83,14 +142,18 @@ constexpr int kForwardBandRows = 8;
 
 // Elements of one thread's band buffer.
 inline int64_t forward_band_elems(const NchwDims& d) {
-  return int64_t(d.c) * (kForwardBandRows + 2) * Padded(d).pitch;
+  int64_t elems = int64_t(d.c) * (kForwardBandRows + 2) * Padded(d).pitch;
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+  elems += forward_avx2_partial_elems(d);  // then the AVX2 tiles' partial sums
+#endif
+  return elems;
 }
 
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const T* b, T* y, const NchwDims& d, int k,
                                                  bool accumulate, T* bands) {
   const Padded p(d);
-  const int kbs = lane_blocks(k, kOutLanes), jbs = round_up(d.w, kPixelBlock) / kPixelBlock;
+  const bool wide = wide_tiles();
   const int band_count = (d.h + kForwardBandRows - 1) / kForwardBandRows;
   const int64_t band_plane = int64_t(kForwardBandRows + 2) * p.pitch, band_elems = forward_band_elems(d);
 #pragma omp parallel
@@ -101,14 +164,15 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
       for (int bi = 0; bi < band_count; ++bi) {
         const int i0 = bi * kForwardBandRows, rows = std::min(kForwardBandRows, d.h - i0);
         pad_band(x, band, d, p, n, i0, rows, band_plane);
-        for (int kb = 0; kb < kbs; ++kb)
-          for (int r = 0; r < rows; ++r)
-            for (int jb = 0; jb < jbs; ++jb) {
-              const int j0 = jb * kPixelBlock;
-              forward_blocked_tile(band + int64_t(r) * p.pitch + j0, band_plane, p.pitch, wb, b,
-                                   y + ((int64_t(n) * k + kb * kOutLanes) * d.h + i0 + r) * d.w + j0, d.plane(), d.c,
-                                   k, kb, std::min(kPixelBlock, d.w - j0), accumulate);
-            }
+        if (avx2_tiles<T>(wide))
+          forward_band_avx2_if_float(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows, accumulate,
+                                     band + d.c * band_plane);
+        else if (wide)
+          forward_blocked_band_tiles<T, kOutLanes, kPixelBlock>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows,
+                                                                accumulate);
+        else
+          forward_blocked_band_tiles<T, kNarrowLanes, kNarrowPixels>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0,
+                                                                     rows, accumulate);
       }
   }
 }
@@ -185,6 +249,7 @@ MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T*
                                               T* bands) {
   constexpr int kInBlock = 3;  // 27 accumulators
   const Padded p(d);
+  const bool wide = wide_tiles();
   const int kbs = lane_blocks(k), cbs = (d.c + kInBlock - 1) / kInBlock;
   const int per_image = (d.h + kBandRows - 1) / kBandRows;
   const int64_t tasks = weight_grad_bands(d), task_elems = int64_t(kbs) * kLanes * d.c * 9;
@@ -205,6 +270,10 @@ MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T*
       pad_band(x, band, d, p, n, i0, rows, band_plane);
       block_band(dy, gband, dyd, n, i0, rows);
       T* part_task = part + task * task_elems;
+      if (avx2_tiles<T>(wide)) {
+        weight_grad_task_avx2_if_float(band, band_plane, p.pitch, gband, rows, d, k, part_task);
+        continue;
+      }
       for (int kb = 0; kb < kbs; ++kb) {
         const T* g = gband + int64_t(kb) * rows * d.w * kLanes;
         for (int cb = 0; cb < cbs; ++cb) {

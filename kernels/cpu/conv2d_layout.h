@@ -2,6 +2,8 @@
 // Zero-padded and re-blocked copies of activations and weights that the direct 3x3 convolution reads.
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 #include "kernels/common/nchw_dims.h"
 
@@ -11,6 +13,25 @@ constexpr int kLanes = 16;       // channels per vector block: one AVX-512 regis
 constexpr int kOutLanes = 32;    // output channels per forward register block: each input load feeds two
 constexpr int kPixelBlock = 11;  // output pixels per forward register block; 176, 88 and 44 are multiples
 constexpr int kRowBlock = 32;    // output columns per block of the row kernels
+// The generic forward tile for 16 vector registers (of 4 doubles with AVX2, of 4 floats with SSE2): 16 lanes by
+// 3 pixels is 12 accumulators. The 32 x 11 tile would need 88. (AVX2 float has its own, conv2d_avx2.h.)
+constexpr int kNarrowLanes = 16;
+constexpr int kNarrowPixels = 3;
+
+// Whether the kernels take their AVX-512 register tiles (32 registers of 16 floats) or the narrow ones.
+// The processor decides; MRIAE_CPU_TILES=narrow|wide overrides it, so that a test on one machine runs both
+// (a wide tile is only slow, never wrong, without AVX-512).
+inline bool wide_tiles() {
+  if (const char* force = std::getenv("MRIAE_CPU_TILES")) {
+    if (std::strcmp(force, "narrow") == 0) return false;
+    if (std::strcmp(force, "wide") == 0) return true;
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  return __builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
 
 inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
 inline int lane_blocks(int channels, int lanes = kLanes) { return (channels + lanes - 1) / lanes; }
@@ -21,7 +42,8 @@ struct Padded {
   int h, w, pitch;
   int64_t plane;
   explicit Padded(const NchwDims& d)
-      : h(d.h), w(d.w), pitch(std::max(round_up(d.w, kRowBlock), round_up(d.w, kPixelBlock)) + 2),
+      : h(d.h), w(d.w),
+        pitch(std::max({round_up(d.w, kRowBlock), round_up(d.w, kPixelBlock), round_up(d.w, kNarrowPixels)}) + 2),
         plane(int64_t(d.h + 2) * pitch) {}
 };
 
