@@ -129,9 +129,11 @@ def main():
                f"before the run, {meta.get('load_after', '?')} after")
     if peaks:
         out.append(f"float32 FMA peak (bench/cpu_peak, {peaks[0]['isa']}), measured each round: "
-                   f"{spread([p['gflops'] for p in peaks], '{:.1f}')} GFLOP/s on {peaks[0]['threads']} threads, "
-                   f"{spread([p['gflops_1_thread'] for p in peaks], '{:.1f}')} on 1; shares below are of the "
-                   f"best, {peak:.1f}")
+                   f"{spread([p['gflops'] for p in peaks], '{:.1f}')} GFLOP/s on {peaks[0]['threads']} "
+                   f"thread{'s' if peaks[0]['threads'] > 1 else ''}"
+                   + (f", {spread([p['gflops_1_thread'] for p in peaks], '{:.1f}')} on 1"
+                      if peaks[0]['threads'] > 1 else "")
+                   + f"; shares below are of the best, {peak:.1f}")
     else:
         out.append("float32 FMA peak: not measured (bench/cpu_peak missing or failed); no shares of peak")
     out.append("")
@@ -209,6 +211,7 @@ def main():
             f.write(text + "\n")
     if a.jsonl:
         with open(a.jsonl, "w") as f:
+            f.write(json.dumps({"meta": meta}) + "\n")
             for r in rows:
                 f.write(json.dumps({**{k: meta[k] for k in ("threads", "batch", "size") if k in meta}, **r}) + "\n")
 

@@ -176,7 +176,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 meta=$(/usr/bin/python3 -c 'import json, sys
 m = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 print(json.dumps({k: int(v) if v.isdigit() else v for k, v in m.items()}))' \
-  cpu "${cpu:-unknown}" nproc "$(nproc)" load_before "$load_before" load_after "$load_after" venv "$venv" \
+  cpu "${cpu:-unknown}" nproc "$(getconf _NPROCESSORS_ONLN)" load_before "$load_before" load_after "$load_after" venv "$venv" \
   commit "$commit" date "$(date -u +%FT%TZ)" threads "$threads" batch "$batch" size "$size" steps "$steps" \
   warmup "$warmup" eval_steps "$eval_steps" engine_timeout "$engine_timeout")
 table_args=(--work "$work" --rounds "$rounds" --engines "$engines" --meta "$meta")
