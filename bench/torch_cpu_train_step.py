@@ -44,7 +44,7 @@ def main():
             times.append(dt)
     med = statistics.median(times)
     row = {"engine": "pytorch-cpu" + ("-channels-last" if a.channels_last else ""), "precision": "fp32",
-           "torch": torch.__version__, "threads": a.threads, "batch": a.batch, "size": a.size, "steps": a.steps,
+           "torch": torch.__version__, "threads": torch.get_num_threads(), "batch": a.batch, "size": a.size, "steps": a.steps,
            "median_step_s": round(med, 5), "images_per_s": round(a.batch / med, 3), "last_loss": round(loss.item(), 6)}
     if a.eval_steps > 0:
         model.eval()
