@@ -4,8 +4,7 @@
 // plain x86-64, i.e. SSE2). Functions called from a cloned one must be inlined into it to share its target.
 // The AVX2 clone is x86-64-v3 (AVX2 with FMA, as every AVX2 processor since Haswell and Zen 1 has): GCC's
 // plain "avx2" target leaves out FMA, so the convolutions ran as separate multiplies and adds there. With FMA
-// in both vector clones, an AVX2 machine computes the convolutions' sums with the same roundings as an
-// AVX-512 one.
+// in both vector clones, the convolutions' sums round alike in both, whichever register tiles they use.
 //
 // MRIAE_CPU_CLONES also turns off the contraction of a*b+c into fused multiply-adds, which the AVX2 and
 // AVX-512 clones would otherwise do: the per-element math then rounds the same on every processor, as
