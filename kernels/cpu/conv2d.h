@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_blocked.h"
@@ -70,6 +71,13 @@ void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, cons
         for (int t = 0; t < 9; ++t) wb[(int64_t(c) * d.c + o) * 9 + (8 - t)] = w[(int64_t(o) * k + c) * 9 + t];
     wk = wb;
   }
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+  if constexpr (std::is_same_v<T, float>)
+    if (k == 1 && avx2_tiles<T>(wide_tiles())) {
+      forward_one_channel_avx2(xp, wk, b, y, d, p, accumulate);
+      return;
+    }
+#endif
   forward_rows(xp, wk, b, y, d, k, p, accumulate);
 }
 }  // namespace conv_detail

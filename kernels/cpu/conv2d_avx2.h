@@ -156,5 +156,73 @@ MRIAE_TARGET_AVX2 inline void weight_grad_task_avx2(const float* band, int64_t b
   }
 }
 
+// The forward convolution to one output channel (the model's last layer, 32 -> 1) from the padded input xp:
+// a tile is R output rows by 16 columns, 2R accumulators, and each input row loaded feeds every output row
+// of the tile whose kernel covers it. The row kernel's one row by 32 columns had 4 accumulators, each one
+// FMA latency behind the last. Each output still sums over channels, then tap rows, then taps, in the row
+// kernel's order: the same bits.
+template <int R>
+MRIAE_TARGET_AVX2 __attribute__((always_inline)) inline void forward_one_channel_tile_avx2(
+    const float* xn, const float* w, float bias, float* yn, const NchwDims& d, const Padded& p, int i0, int j0,
+    bool accumulate) {
+  __m256 acc[R][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int c = 0; c < d.c; ++c) {
+    const float* xc = xn + c * p.plane + int64_t(i0) * p.pitch + j0;
+    const float* wc = w + c * 9;
+#pragma GCC unroll 6
+    for (int kyr = 0; kyr < R + 2; ++kyr)
+#pragma GCC unroll 3
+      for (int kx = 0; kx < 3; ++kx) {
+        const __m256 x0 = _mm256_loadu_ps(xc + int64_t(kyr) * p.pitch + kx);
+        const __m256 x1 = _mm256_loadu_ps(xc + int64_t(kyr) * p.pitch + kx + 8);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          const int ky = kyr - r;
+          if (ky < 0 || ky > 2) continue;
+          const __m256 wv = _mm256_broadcast_ss(wc + ky * 3 + kx);
+          acc[r][0] = _mm256_fmadd_ps(wv, x0, acc[r][0]);
+          acc[r][1] = _mm256_fmadd_ps(wv, x1, acc[r][1]);
+        }
+      }
+  }
+  alignas(32) float out[R][16];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    _mm256_store_ps(out[r], acc[r][0]);
+    _mm256_store_ps(out[r] + 8, acc[r][1]);
+  }
+  const int jn = std::min(16, d.w - j0);
+  for (int r = 0; r < R; ++r) {
+    float* yr = yn + int64_t(i0 + r) * d.w + j0;
+    if (accumulate)
+      for (int q = 0; q < jn; ++q) yr[q] += out[r][q] + bias;
+    else
+      for (int q = 0; q < jn; ++q) yr[q] = out[r][q] + bias;
+  }
+}
+
+MRIAE_TARGET_AVX2 inline void forward_one_channel_avx2(const float* xp, const float* w, const float* b, float* y,
+                                                       const NchwDims& d, const Padded& p, bool accumulate) {
+  constexpr int R = 4;
+  const int row_blocks = (d.h + R - 1) / R, jbs = (d.w + 15) / 16;
+  const float bias = b ? b[0] : 0.0f;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < d.n; ++n)
+    for (int rb = 0; rb < row_blocks; ++rb) {
+      const float* xn = xp + int64_t(n) * d.c * p.plane;
+      float* yn = y + int64_t(n) * d.plane();
+      const int i0 = rb * R;
+      for (int jb = 0; jb < jbs; ++jb) {
+        if (i0 + R <= d.h) {
+          forward_one_channel_tile_avx2<R>(xn, w, bias, yn, d, p, i0, jb * 16, accumulate);
+        } else {
+          for (int i = i0; i < d.h; ++i) forward_one_channel_tile_avx2<1>(xn, w, bias, yn, d, p, i, jb * 16, accumulate);
+        }
+      }
+    }
+}
+
 }  // namespace mriae::cpu::conv_detail
 #endif
