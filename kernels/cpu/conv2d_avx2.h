@@ -36,8 +36,9 @@ constexpr int kAvx2ChannelChunk = 8;
 // Floats of the row's partial sums that forward_band_avx2 keeps after the band.
 inline int64_t forward_avx2_partial_elems(const NchwDims& d) { return int64_t(round_up(d.w, kAvx2Pixels)) * kAvx2Lanes; }
 
-// All forward tiles of one padded band of rows (see forward_blocked_band_tiles). The sums go to `partial` between chunks of input channels and come back unchanged (a float
-// stored is the float loaded), so they round exactly as one pass over every channel would.
+// All forward tiles of one padded band of rows (see forward_blocked_band_tiles). The sums go to `partial`
+// between chunks of input channels and come back unchanged (a float stored is the float loaded), so they
+// round exactly as one pass over every channel would.
 MRIAE_TARGET_AVX2 inline void forward_band_avx2(const float* band, int64_t band_plane, int pitch, const float* wb,
                                                 const float* b, float* y, const NchwDims& d, int k, int n, int i0,
                                                 int rows, bool accumulate, float* partial) {
