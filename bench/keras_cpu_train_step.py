@@ -3,7 +3,8 @@
 then inference passes (test_on_batch: forward with the moving statistics and the loss, as validation runs).
 Keras layer defaults as the tutorial used them: Conv2D 3x3 'same' + ReLU, BatchNormalization (momentum 0.99,
 eps 1e-3), channels-last (TensorFlow's CPU convolutions are NHWC only). float32, random images in [0, 1).
-Runs in the benchmark venv (bench/run_cpu.sh makes it); imports no project code.
+Runs in the benchmark venv (bench/run_cpu.sh makes it); imports no project code but
+bench/step_timing.py (standard library only).
 
 --backend tensorflow|jax picks Keras's backend; --jit-compile asks for XLA (with tensorflow; the JAX backend
 always compiles with XLA). Threads: OMP_NUM_THREADS, and TensorFlow's intra-op pool set to --threads with
@@ -13,9 +14,9 @@ engines). JAX has no thread setting of its own on the CPU: the process is bound 
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
+
+from step_timing import median_seconds
 
 
 def main():
@@ -83,26 +84,15 @@ def main():
                   loss="mse", jit_compile=jit)
 
     x = np.random.default_rng(1).random((a.batch, a.size, a.size, 1), dtype=np.float32)
-    times = []
-    for s in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        loss = float(model.train_on_batch(x, x))  # returns the loss as a host value: the step is done
-        if s >= a.warmup:
-            times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    # train_on_batch returns the loss as a host value: the step is done when it returns.
+    med, loss = median_seconds(lambda: float(model.train_on_batch(x, x)), a.steps, a.warmup)
     name = "keras-" + a.backend + ("-xla" if jit and a.backend == "tensorflow" else "") + "-cpu"
     row = {"engine": name, "precision": "fp32", **versions, "threads": a.threads, "thread_settings": settings,
            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "jit_compile": jit, "parameters": params,
            "batch": a.batch, "size": a.size, "steps": a.steps, "median_step_s": round(med, 5),
            "images_per_s": round(a.batch / med, 3), "last_loss": round(loss, 6)}
     if a.eval_steps > 0:
-        eval_times = []
-        for s in range(1 + a.eval_steps):  # one untimed pass first, as the others
-            t0 = time.perf_counter()
-            float(model.test_on_batch(x, x))
-            if s > 0:
-                eval_times.append(time.perf_counter() - t0)
-        eval_med = statistics.median(eval_times)
+        eval_med, _ = median_seconds(lambda: float(model.test_on_batch(x, x)), a.eval_steps, 1)
         row.update({"eval_steps": a.eval_steps, "eval_median_s": round(eval_med, 5),
                     "eval_images_per_s": round(a.batch / eval_med, 3)})
     print(json.dumps(row))

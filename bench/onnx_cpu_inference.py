@@ -1,16 +1,16 @@
 """Inference passes of the autoencoder exported to ONNX (bench/export_onnx.py), in ONNX Runtime or OpenVINO
 on the CPU, timed like bench/train_steps.cpp's: each pass is the forward on one batch of random images in
 [0, 1) and the MSE loss against the input (computed with numpy after the runtime returns, as the others read
-their loss back). Runs in the benchmark venv (bench/run_cpu.sh makes it); imports no project code. First
+their loss back). Runs in the benchmark venv (bench/run_cpu.sh makes it); imports no project code but bench/step_timing.py (standard library only). First
 checks the runtime's output for PyTorch's two reference images (OUT.ref.npz beside the model) and reports the
 largest difference. Prints one JSON line, in bench/torch_cpu_train_step.py's format, inference fields only."""
 import argparse
 import json
 import os
-import statistics
-import time
 
 import numpy as np
+
+from step_timing import median_seconds
 
 
 def ort_session(path, threads):
@@ -57,13 +57,7 @@ def main():
         diff = float(np.max(np.abs(run(ref["x"]) - ref["y"])))
 
     x = np.random.default_rng(1).random((a.batch, 1, a.size, a.size), dtype=np.float32)
-    times = []
-    for s in range(a.warmup + a.eval_steps):
-        t0 = time.perf_counter()
-        loss = float(np.mean(np.square(run(x) - x)))
-        if s >= a.warmup:
-            times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
+    med, loss = median_seconds(lambda: float(np.mean(np.square(run(x) - x))), a.eval_steps, a.warmup)
     row = {"engine": a.runtime + "-cpu", "precision": "fp32", **versions, "threads": a.threads,
            "thread_settings": settings, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "batch": a.batch,
            "size": a.size, "eval_steps": a.eval_steps, "eval_median_s": round(med, 5),

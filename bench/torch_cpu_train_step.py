@@ -4,12 +4,11 @@ bench/train_steps.cpp: training steps, then inference passes (eval mode, no_grad
 validation runs). Uses Debian's python3-torch; prints one JSON line."""
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import torch.nn as nn
 
+from step_timing import median_seconds
 from torch_model import autoencoder
 
 
@@ -32,31 +31,22 @@ def main():
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
     loss_fn = nn.MSELoss()
-    times = []
-    for s in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
+
+    def train_step():
         opt.zero_grad(set_to_none=False)
         loss = loss_fn(model(x), x)
         loss.backward()
         opt.step()
-        dt = time.perf_counter() - t0
-        if s >= a.warmup:
-            times.append(dt)
-    med = statistics.median(times)
+        return loss
+
+    med, loss = median_seconds(train_step, a.steps, a.warmup)
     row = {"engine": "pytorch-cpu" + ("-channels-last" if a.channels_last else ""), "precision": "fp32",
            "torch": torch.__version__, "threads": torch.get_num_threads(), "batch": a.batch, "size": a.size, "steps": a.steps,
            "median_step_s": round(med, 5), "images_per_s": round(a.batch / med, 3), "last_loss": round(loss.item(), 6)}
     if a.eval_steps > 0:
         model.eval()
-        eval_times = []
         with torch.no_grad():
-            # One untimed pass first, as train_steps leaves its first pass out.
-            for s in range(1 + a.eval_steps):
-                t0 = time.perf_counter()
-                loss_fn(model(x), x).item()
-                if s > 0:
-                    eval_times.append(time.perf_counter() - t0)
-        eval_med = statistics.median(eval_times)
+            eval_med, _ = median_seconds(lambda: loss_fn(model(x), x).item(), a.eval_steps, 1)
         row.update({"eval_steps": a.eval_steps, "eval_median_s": round(eval_med, 5),
                     "eval_images_per_s": round(a.batch / eval_med, 3)})
     print(json.dumps(row))
