@@ -112,29 +112,6 @@ template <typename T> inline bool avx2_tiles(bool wide) {
   return false;
 }
 
-template <typename T>
-inline void forward_band_avx2_if_float([[maybe_unused]] const T* band, [[maybe_unused]] int64_t band_plane,
-                                       [[maybe_unused]] int pitch, [[maybe_unused]] const T* wb,
-                                       [[maybe_unused]] const T* b, [[maybe_unused]] T* y,
-                                       [[maybe_unused]] const NchwDims& d, [[maybe_unused]] int k,
-                                       [[maybe_unused]] int n, [[maybe_unused]] int i0, [[maybe_unused]] int rows,
-                                       [[maybe_unused]] bool accumulate, [[maybe_unused]] T* partial) {
-#ifdef MRIAE_CPU_HAVE_AVX2_TILES
-  if constexpr (std::is_same_v<T, float>)
-    forward_band_avx2(band, band_plane, pitch, wb, b, y, d, k, n, i0, rows, accumulate, partial);
-#endif
-}
-
-template <typename T>
-inline void weight_grad_task_avx2_if_float([[maybe_unused]] const T* band, [[maybe_unused]] int64_t band_plane,
-                                           [[maybe_unused]] int pitch, [[maybe_unused]] const T* gband,
-                                           [[maybe_unused]] int rows, [[maybe_unused]] const NchwDims& d,
-                                           [[maybe_unused]] int k, [[maybe_unused]] T* part_task) {
-#ifdef MRIAE_CPU_HAVE_AVX2_TILES
-  if constexpr (std::is_same_v<T, float>) weight_grad_task_avx2(band, band_plane, pitch, gband, rows, d, k, part_task);
-#endif
-}
-
 // y = (or +=) conv(x) + b from the unpadded input: each task pads a band of rows of one image, every channel,
 // into a buffer of its thread's that stays in cache, and computes every output channel of those rows from it.
 // A padded copy of the whole input would go out to memory and be read back.
@@ -154,6 +131,7 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
                                                  bool accumulate, T* bands) {
   const Padded p(d);
   const bool wide = wide_tiles();
+  [[maybe_unused]] const bool avx2 = avx2_tiles<T>(wide);  // read once a call, not once a band
   const int band_count = (d.h + kForwardBandRows - 1) / kForwardBandRows;
   const int64_t band_plane = int64_t(kForwardBandRows + 2) * p.pitch, band_elems = forward_band_elems(d);
 #pragma omp parallel
@@ -164,10 +142,15 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
       for (int bi = 0; bi < band_count; ++bi) {
         const int i0 = bi * kForwardBandRows, rows = std::min(kForwardBandRows, d.h - i0);
         pad_band(x, band, d, p, n, i0, rows, band_plane);
-        if (avx2_tiles<T>(wide))
-          forward_band_avx2_if_float(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows, accumulate,
-                                     band + d.c * band_plane);
-        else if (wide)
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+        if constexpr (std::is_same_v<T, float>)
+          if (avx2) {
+            forward_band_avx2(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows, accumulate,
+                              band + d.c * band_plane);
+            continue;
+          }
+#endif
+        if (wide)
           forward_blocked_band_tiles<T, kOutLanes, kPixelBlock>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows,
                                                                 accumulate);
         else
@@ -250,6 +233,7 @@ MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T*
   constexpr int kInBlock = 3;  // 27 accumulators
   const Padded p(d);
   const bool wide = wide_tiles();
+  [[maybe_unused]] const bool avx2 = avx2_tiles<T>(wide);  // read once a call, not once a band
   const int kbs = lane_blocks(k), cbs = (d.c + kInBlock - 1) / kInBlock;
   const int per_image = (d.h + kBandRows - 1) / kBandRows;
   const int64_t tasks = weight_grad_bands(d), task_elems = int64_t(kbs) * kLanes * d.c * 9;
@@ -270,10 +254,13 @@ MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T*
       pad_band(x, band, d, p, n, i0, rows, band_plane);
       block_band(dy, gband, dyd, n, i0, rows);
       T* part_task = part + task * task_elems;
-      if (avx2_tiles<T>(wide)) {
-        weight_grad_task_avx2_if_float(band, band_plane, p.pitch, gband, rows, d, k, part_task);
-        continue;
-      }
+#ifdef MRIAE_CPU_HAVE_AVX2_TILES
+      if constexpr (std::is_same_v<T, float>)
+        if (avx2) {
+          weight_grad_task_avx2(band, band_plane, p.pitch, gband, rows, d, k, part_task);
+          continue;
+        }
+#endif
       for (int kb = 0; kb < kbs; ++kb) {
         const T* g = gband + int64_t(kb) * rows * d.w * kLanes;
         for (int cb = 0; cb < cbs; ++cb) {
