@@ -86,7 +86,7 @@ void TrainOptions::validate() const {
   if (out_dir.empty()) throw std::invalid_argument("--out: no output folder given");
   if (epochs <= 0) throw std::invalid_argument("--epochs must be positive");
   if (batch <= 0) throw std::invalid_argument("--batch must be positive");
-  if (!(lr > 0) || !std::isfinite(lr)) throw std::invalid_argument("--lr must be a positive number");
+  schedule(1).validate();
   if (device != "auto" && device != "cpu" && device != "cuda")
     throw std::invalid_argument("--device must be auto, cpu or cuda, not '" + device + "'");
   if (dtype != "float32" && dtype != "float64")
@@ -95,6 +95,15 @@ void TrainOptions::validate() const {
     throw std::invalid_argument("--bn must be 'global' or 'per-rank', not '" + bn + "'");
   if (!(train_noise >= 0) || !std::isfinite(train_noise))
     throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + short_number(train_noise));
+}
+
+LrSchedule TrainOptions::schedule(int64_t steps_per_epoch) const {
+  LrSchedule s;
+  s.kind = lr_schedule;
+  s.lr = lr;
+  s.floor = lr_floor;
+  s.total_steps = epochs * steps_per_epoch;
+  return s;
 }
 
 void put_data_metadata(CheckpointMetadata& m, const DataOptions& o, const io::SliceDataset& d) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/lr_schedule.h"
 #include "io/slice_dataset.h"
 #include "model/checkpoint.h"
 
@@ -53,6 +54,10 @@ struct TrainOptions {
   int64_t epochs = 300;
   int64_t batch = 128;
   double lr = 1e-3;
+  // The lr of each step (engine/lr_schedule.h): "constant" (the tutorial) or "cosine", decaying from lr to
+  // lr_floor * lr over the whole run.
+  std::string lr_schedule = "constant";
+  double lr_floor = 0;
   std::string device = "auto";
   std::string dtype = "float32";  // or "float64" (CPU only)
   bool deterministic = false;  // GPU: bit-identical runs
@@ -68,6 +73,8 @@ struct TrainOptions {
   std::string bn = "global";
 
   void validate() const;
+  // The schedule of a run whose epochs each have `steps_per_epoch` steps.
+  LrSchedule schedule(int64_t steps_per_epoch) const;
 };
 
 // The data set's description for checkpoint metadata (options, the normalisation method, padded size).

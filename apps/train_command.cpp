@@ -56,7 +56,14 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   cmd->add_option("--epochs", opt->epochs, "Epochs to train in all (a resumed run counts those done)")
       ->capture_default_str();
   cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
-  cmd->add_option("--lr", opt->lr, "RMSprop learning rate")->capture_default_str();
+  cmd->add_option("--lr", opt->lr, "RMSprop learning rate (with --lr-schedule cosine: the first step's)")
+      ->capture_default_str();
+  cmd->add_option("--lr-schedule", opt->lr_schedule,
+                  "'constant' (the tutorial) or 'cosine': from --lr down to --lr-floor x --lr along half a cosine "
+                  "over all --epochs, step by step")
+      ->capture_default_str();
+  cmd->add_option("--lr-floor", opt->lr_floor, "With --lr-schedule cosine: the last steps' lr, as a fraction of --lr")
+      ->capture_default_str();
   cmd->add_option("--device", opt->device, "auto (a GPU when present), cuda or cpu")->capture_default_str();
   cmd->add_option("--dtype", opt->dtype, "float32, or float64 (CPU only: the exact-arithmetic reference)")
       ->capture_default_str();

@@ -43,6 +43,9 @@ CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d
   m["train.best_val_loss"] = exact(p.best_val_loss);
   m["train.batch"] = std::to_string(o.batch);
   m["train.lr"] = exact(o.lr);
+  m["train.lr_schedule"] = o.lr_schedule;
+  m["train.lr_floor"] = exact(o.lr_floor);
+  m["train.epochs"] = std::to_string(o.epochs);
   // The shuffled order of an epoch is a function of (data.seed, epoch): this is all the RNG state there is.
   m["train.shuffle_seed"] = std::to_string(o.data.seed);
   // So is the noise of --train-noise: a function of (data.seed, epoch, batch).
@@ -129,7 +132,14 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
           {"train_noise", {{"sigma", o.train_noise}, {"seed", o.data.seed}}},
           {"epochs", o.epochs},
           {"batch", o.batch},
-          {"optimizer", {{"name", "RMSprop"}, {"lr", o.lr}, {"rho", 0.9}, {"eps", 1e-7}}},
+          {"optimizer",
+           {{"name", "RMSprop"},
+            {"lr", o.lr},
+            {"lr_schedule", o.lr_schedule == "constant"
+                                ? nlohmann::json("constant")
+                                : nlohmann::json{{"kind", o.lr_schedule}, {"floor", o.lr_floor}}},
+            {"rho", 0.9},
+            {"eps", 1e-7}}},
           {"loss", "mean_squared_error"},
           {"batchnorm", {{"eps", 1e-3}, {"momentum", 0.99}, {"moving_statistics", "keras-2.2-zero-debiased"}}},
           {"device", device_name(device)},
@@ -273,6 +283,24 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     if (ranks > 1 && saved_bn != meta.end() && saved_bn->second != options.bn)
       throw std::invalid_argument(options.resume + ": was trained with --bn " + saved_bn->second +
                                   "; resuming with --bn " + options.bn + " would not continue the same run");
+    // A decaying lr is a curve over the planned epochs: another lr, floor or length would not continue it. A
+    // constant lr may change on resume (a step decay by hand, as Keras allows between fit() calls).
+    const auto meta_or = [&meta](const char* key, const std::string& absent) {
+      const auto it = meta.find(key);
+      return it == meta.end() ? absent : it->second;
+    };
+    const std::string saved_schedule = meta_or("train.lr_schedule", "constant");
+    if (saved_schedule != options.lr_schedule)
+      throw std::invalid_argument(options.resume + ": was trained with --lr-schedule " + saved_schedule +
+                                  "; resuming with --lr-schedule " + options.lr_schedule +
+                                  " would not continue the same run");
+    if (saved_schedule != "constant" &&
+        (std::stod(meta.at("train.lr")) != options.lr || std::stod(meta.at("train.lr_floor")) != options.lr_floor ||
+         std::stoll(meta.at("train.epochs")) != options.epochs))
+      throw std::invalid_argument(options.resume + ": its --lr-schedule " + saved_schedule + " ran --lr " +
+                                  short_number(std::stod(meta.at("train.lr"))) + " --lr-floor " +
+                                  short_number(std::stod(meta.at("train.lr_floor"))) + " over --epochs " +
+                                  meta.at("train.epochs") + "; resume with the same three");
     if (std::stoll(meta.at("train.batch")) != options.batch)
       throw std::invalid_argument(options.resume + ": was trained with --batch " + meta.at("train.batch") +
                                   "; resuming with another batch size would not continue the same run");
@@ -312,6 +340,8 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   lo.device = device;
   lo.compute_stream = gpu_compute_stream();  // batches are ordered against the stream the ops run on
   io::BatchLoader train_loader(data.slices, data.split.train, lo);
+  const int64_t steps_per_epoch = (train_n + options.batch - 1) / options.batch;
+  const LrSchedule schedule = options.schedule(steps_per_epoch);
   io::LoaderOptions vo = lo;
   vo.shuffle = false;
   vo.first_epoch = 0;
@@ -362,6 +392,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     io::Batch b;
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
+      optimizer.set_lr(schedule.at(epoch * steps_per_epoch + b.number));
       const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, device), b.images,
                                   BatchShare{&group, b.images.dim(0), b.global_size});
       if (!std::isfinite(l))

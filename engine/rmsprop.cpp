@@ -1,5 +1,6 @@
 #include "engine/rmsprop.h"
 
+#include <cmath>
 #include <stdexcept>
 
 #include "kernels/cpu/optim.h"
@@ -15,6 +16,11 @@ RMSprop::RMSprop(ParameterSet& params, const RMSpropOptions& options) : params_(
   if (!(opt_.lr > 0) || !(opt_.rho >= 0 && opt_.rho < 1) || !(opt_.eps >= 0))
     throw std::invalid_argument("RMSprop: need lr > 0, 0 <= rho < 1 and eps >= 0");
   acc_ = Tensor::zeros(params.flat_values().shape(), params.flat_values().device(), params.flat_values().dtype());
+}
+
+void RMSprop::set_lr(double lr) {
+  if (!(lr > 0) || !std::isfinite(lr)) throw std::invalid_argument("RMSprop: the learning rate must be positive");
+  opt_.lr = lr;
 }
 
 void RMSprop::step() {

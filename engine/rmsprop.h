@@ -18,6 +18,8 @@ class RMSprop {
   // Updates every parameter from its gradient in one pass over the flat buffers.
   void step();
   const RMSpropOptions& options() const { return opt_; }
+  // For a learning-rate schedule: the lr of the next step() calls. Throws unless positive and finite.
+  void set_lr(double lr);
   // The per-parameter accumulators, laid out (and typed) like ParameterSet::flat_values (for checkpoints).
   Tensor& accumulators() { return acc_; }
   const Tensor& accumulators() const { return acc_; }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "engine/lr_schedule.h"
 #include "engine/rmsprop.h"
 #include "kernels/cpu/optim.h"
 
@@ -63,4 +64,30 @@ TEST_CASE("plain moving statistics are PyTorch's EMA") {
   cpu::bn_moving_update_plain(&mm, &mv, &mean, &var, 1, 3, 0.9f);
   CHECK(mm == doctest::Approx(0.3).epsilon(1e-6));
   CHECK(mv == doctest::Approx(0.9 + 0.1 * 3.0).epsilon(1e-6));
+}
+
+TEST_CASE("learning-rate schedules: constant, and cosine from lr to its floor along half a cosine") {
+  LrSchedule c;
+  c.lr = 2e-3;
+  c.total_steps = 100;
+  CHECK(c.at(0) == 2e-3);
+  CHECK(c.at(99) == 2e-3);
+
+  LrSchedule s;
+  s.kind = "cosine";
+  s.lr = 1e-3;
+  s.floor = 0.1;
+  s.total_steps = 8;
+  // lr * (floor + (1 - floor) * (1 + cos(pi t / T)) / 2), worked by hand: cos(pi/4) = 0.70710678...
+  CHECK(s.at(0) == doctest::Approx(1e-3).epsilon(1e-15));
+  CHECK(s.at(2) == doctest::Approx(1e-3 * (0.1 + 0.9 * 0.5 * (1 + 0.7071067811865476))).epsilon(1e-14));
+  CHECK(s.at(4) == doctest::Approx(0.55e-3).epsilon(1e-14));
+  CHECK(s.at(8) == doctest::Approx(1e-4).epsilon(1e-14));
+  for (int64_t t = 1; t <= 8; ++t) CHECK(s.at(t) < s.at(t - 1));
+
+  s.kind = "linear";
+  CHECK_THROWS_WITH(s.validate(), doctest::Contains("--lr-schedule"));
+  s.kind = "cosine";
+  s.floor = 1.5;
+  CHECK_THROWS_WITH(s.validate(), doctest::Contains("--lr-floor"));
 }

@@ -98,6 +98,58 @@ TEST_CASE("resuming after an interruption gives the same weights as an uninterru
   }
 }
 
+TEST_CASE("--lr-schedule cosine: changes the updates, resumes on the same curve, refuses another curve") {
+  io::testing::TempDir dir;
+  std::vector<std::string> paths;
+  if (!write_subset(dir, &paths)) return;
+  TrainOptions constant = tiny_run(paths, dir.file("constant"));
+  constant.epochs = 2;
+  const TrainResult c = train(constant, nullptr);
+
+  // A floor of 1 is the constant lr written as a cosine: the same arithmetic, the same bits.
+  TrainOptions flat = constant;
+  flat.out_dir = dir.file("flat");
+  flat.lr_schedule = "cosine";
+  flat.lr_floor = 1;
+  CHECK(same_tensors(c.last_checkpoint, train(flat, nullptr).last_checkpoint));
+
+  // Decaying to 0, the first step is the constant run's and every later one is smaller.
+  TrainOptions cosine = flat;
+  cosine.out_dir = dir.file("cosine");
+  cosine.lr_floor = 0;
+  const TrainResult whole = train(cosine, nullptr);
+  CHECK(whole.history.front().loss == doctest::Approx(c.history.front().loss).epsilon(0.2));
+  CHECK_FALSE(same_tensors(c.last_checkpoint, whole.last_checkpoint));
+  const auto config = nlohmann::json::parse(slurp(cosine.out_dir + "/config.json"));
+  CHECK(config["optimizer"]["lr_schedule"]["kind"] == "cosine");
+
+  // Interrupted after the third of five steps and resumed: the schedule is a function of the step's position.
+  TrainOptions part = cosine;
+  part.out_dir = dir.file("part");
+  int steps = 0;
+  const TrainResult stopped = train(part, nullptr, [&] { return ++steps == 3; });
+  REQUIRE(stopped.interrupted);
+  part.resume = stopped.last_checkpoint;
+  CHECK(same_tensors(whole.last_checkpoint, train(part, nullptr).last_checkpoint));
+
+  // The curve is drawn over the planned epochs: a resume that would bend it is refused, naming the options.
+  TrainOptions longer = part;
+  longer.out_dir = dir.file("longer");
+  longer.epochs = 3;
+  CHECK_THROWS_WITH(train(longer, nullptr), doctest::Contains("--epochs 2"));
+  TrainOptions other = part;
+  other.out_dir = dir.file("other");
+  other.lr_schedule = "constant";
+  CHECK_THROWS_WITH(train(other, nullptr), doctest::Contains("--lr-schedule cosine"));
+  // A constant lr may be changed on resume (a step decay by hand).
+  TrainOptions lower = constant;
+  lower.out_dir = dir.file("lower");
+  lower.epochs = 3;
+  lower.lr = 1e-4;
+  lower.resume = c.last_checkpoint;
+  CHECK(train(lower, nullptr).history.size() == 3);
+}
+
 TEST_CASE("a diverging run stops with a clear error and leaves the last checkpoint intact") {
   io::testing::TempDir dir;
   std::vector<std::string> paths;
@@ -130,6 +182,8 @@ TEST_CASE("impossible options and inputs are refused with the reason") {
   bad([](TrainOptions& b) { b.epochs = 0; }, "--epochs");
   bad([](TrainOptions& b) { b.batch = -2; }, "--batch");
   bad([](TrainOptions& b) { b.lr = std::nanf(""); }, "--lr");
+  bad([](TrainOptions& b) { b.lr_schedule = "step"; }, "--lr-schedule");
+  bad([](TrainOptions& b) { b.lr_floor = -1; }, "--lr-floor");
   bad([](TrainOptions& b) { b.data.val_fraction = 1.5; }, "--val-fraction");
   bad([](TrainOptions& b) { b.data.axis = 3; }, "--axis");
   bad([](TrainOptions& b) { b.data.split = "random"; }, "--split");
