@@ -29,6 +29,18 @@ bool launched_by_mpi() {
   return false;
 }
 
+int launcher_local_rank() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "PMI_LOCAL_RANK"})
+    if (const char* text = std::getenv(v)) {
+      char* end = nullptr;
+      const long r = std::strtol(text, &end, 10);
+      if (end == text || *end != '\0' || r < 0)
+        throw std::runtime_error(std::string("the launcher's ") + v + "='" + text + "' is not a local rank");
+      return int(r);
+    }
+  return 0;
+}
+
 #ifndef MRIAE_WITH_MPI
 bool built_with_mpi() { return false; }
 bool built_with_nccl() { return false; }

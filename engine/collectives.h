@@ -37,6 +37,10 @@ std::unique_ptr<Collectives> single_process();
 
 // True when this process was started by an MPI launcher (mpirun, srun): its environment names a rank.
 bool launched_by_mpi();
+// This process's rank among the ranks on its own node, as the launcher's environment gives it (OpenMPI,
+// MPICH/Hydra, Slurm); 0 when not launched by one. Read without MPI, so that the GPU can be chosen before
+// anything starts on it: one GPU per rank means rank k on a node takes that node's GPU k.
+int launcher_local_rank();
 // Whether this build has MPI (and NCCL).
 bool built_with_mpi();
 bool built_with_nccl();

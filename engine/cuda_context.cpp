@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/collectives.h"
 #include "kernels/cuda/check.h"
 
 namespace mriae {
@@ -33,8 +34,11 @@ CudaContext::CudaContext() {
                              (e != cudaSuccess ? std::string(" (") + cudaGetErrorString(e) + ")" : std::string()));
   }
   try {
-    // The current device is per host thread; every thread that uses the GPU gets device 0 by default,
-    // which is this one.
+    // One GPU per rank: local rank k takes the node's visible GPU k (NCCL refuses two ranks on one GPU, so
+    // more ranks than GPUs on a node is an error there, named by ncclCommInitRank). A launcher that gives each
+    // rank its own CUDA_VISIBLE_DEVICES leaves one visible, device 0. The current device is per host thread;
+    // every thread that uses the GPU must set this one.
+    device_ = launcher_local_rank() % count;
     MRIAE_CUDA_CHECK(cudaSetDevice(device_));
     // Non-blocking: no implicit synchronisation with the legacy default stream, which nothing here uses.
     MRIAE_CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
