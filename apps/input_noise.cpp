@@ -1,11 +1,14 @@
 #include "apps/input_noise.h"
 
+#include <stdexcept>
+
 #include "engine/random.h"
 
 namespace mriae {
 
-void add_gaussian_noise(float* x, int64_t n, double sigma, uint64_t stream_seed) {
+void add_gaussian_noise(float* x, int64_t n, double sigma, uint64_t stream_seed, int64_t first_value) {
   Rng rng(stream_seed);
+  rng.skip(2 * uint64_t(first_value));  // normal() takes two draws
   for (int64_t i = 0; i < n; ++i) x[i] += float(sigma * rng.normal());
 }
 
@@ -19,11 +22,18 @@ uint64_t batch_noise_seed(uint64_t seed, int64_t epoch, int64_t batch) {
 }
 
 Tensor noisy_batch(const io::SliceSource& source, const std::vector<int64_t>& indices, double sigma,
-                   uint64_t stream_seed, Device device) {
+                   const NoisePlace& place, Device device) {
+  if (place.batch_size <= 0 || place.first_position < 0)
+    throw std::invalid_argument("noisy_batch: need a positive batch size and a position >= 0");
   const int64_t plane = source.height() * source.width(), b = int64_t(indices.size());
   std::vector<float> x(size_t(b * plane));
-  for (int64_t i = 0; i < b; ++i) source.copy_slice(indices[size_t(i)], x.data() + i * plane);
-  add_gaussian_noise(x.data(), b * plane, sigma, stream_seed);
+  for (int64_t i = 0; i < b; ++i) {
+    float* slice = x.data() + i * plane;
+    source.copy_slice(indices[size_t(i)], slice);
+    const int64_t p = place.first_position + i;
+    add_gaussian_noise(slice, plane, sigma, batch_noise_seed(place.seed, place.epoch, p / place.batch_size),
+                       (p % place.batch_size) * plane);
+  }
   return Tensor::from_vector({b, 1, source.height(), source.width()}, x, device);
 }
 

@@ -12,17 +12,29 @@
 namespace mriae {
 
 // The tutorial's np.random.normal(0, sigma, shape) added to every value (padding included), unclipped,
-// from a SplitMix64 stream seeded with `stream_seed` (Box-Muller, one value per draw).
-void add_gaussian_noise(float* x, int64_t n, double sigma, uint64_t stream_seed);
+// from a SplitMix64 stream seeded with `stream_seed` (Box-Muller, one value per normal), starting at the
+// stream's value `first_value`.
+void add_gaussian_noise(float* x, int64_t n, double sigma, uint64_t stream_seed, int64_t first_value = 0);
 
 // The stream seed of batch `batch` of epoch `epoch` of a run seeded `seed`. kValidationEpoch names the
 // validation batches, whose noise is the same every epoch so their losses compare across epochs.
 constexpr int64_t kValidationEpoch = -1;
 uint64_t batch_noise_seed(uint64_t seed, int64_t epoch, int64_t batch);
 
-// The slices `indices` of `source` with noise of `sigma` from `stream_seed`, as a [b, 1, H, W] tensor
-// on `device`.
+// Where slices sit in the sequence of batches whose noise is drawn: the slice at `position` (counted from
+// the epoch's first slice) is in batch position / batch_size of `epoch` (kValidationEpoch: the validation
+// slices), and its noise is that batch's stream from value (position % batch_size) * H * W on.
+struct NoisePlace {
+  uint64_t seed = 0;
+  int64_t epoch = 0;
+  int64_t batch_size = 1;
+  int64_t first_position = 0;  // of the first slice given
+};
+
+// The slices `indices` of `source`, which sit one after another from `place.first_position`, with noise of
+// `sigma`, as a [b, 1, H, W] tensor on `device`. A rank's part of a batch (or of the validation slices) gets
+// the same noise as the same slices in one process's whole batch.
 Tensor noisy_batch(const io::SliceSource& source, const std::vector<int64_t>& indices, double sigma,
-                   uint64_t stream_seed, Device device);
+                   const NoisePlace& place, Device device);
 
 }  // namespace mriae

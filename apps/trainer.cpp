@@ -57,24 +57,27 @@ CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d
 }
 
 // The batch a step or validation pass feeds the model: the batch itself, or with --train-noise a noisy
-// copy drawn from (seed, epoch, batch), the clean batch staying the target.
+// copy drawn from (seed, epoch, batch), the clean batch staying the target. `offset`: where this rank's part
+// begins in the batch (training) or in the validation slices (validation), so that N ranks draw the noise
+// one process draws.
 Tensor model_input(const TrainOptions& o, const io::SliceSource& source, const io::Batch& b, int64_t epoch,
-                   Device device) {
+                   int64_t offset, Device device) {
   if (o.train_noise == 0) return b.images;
-  return noisy_batch(source, b.indices, o.train_noise, batch_noise_seed(o.data.seed, epoch, b.number), device);
+  const int64_t first = epoch == kValidationEpoch ? offset + b.number * o.batch : b.number * o.batch + offset;
+  return noisy_batch(source, b.indices, o.train_noise, NoisePlace{o.data.seed, epoch, o.batch, first}, device);
 }
 
 // Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss
 // (from noisy inputs, the same every epoch, when training to denoise). With several ranks, each holds a
 // part of the validation slices (perhaps none: no loader) and the sums are reduced.
 double evaluate_loss(const TrainOptions& o, Autoencoder& model, io::BatchLoader* loader, const io::SliceSource& source,
-                     Device device, Collectives& processes) {
+                     int64_t first_slice, Device device, Collectives& processes) {
   double sum = 0;
   int64_t n = 0;
   io::Batch b;
   while (loader && loader->next(b)) {
     const Tensor target = model.input(b.images);
-    const Tensor input = o.train_noise > 0 ? model.input(model_input(o, source, b, kValidationEpoch, device)) : target;
+    const Tensor input = o.train_noise > 0 ? model.input(model_input(o, source, b, kValidationEpoch, first_slice, device)) : target;
     Var loss = mse_loss(nullptr, model.forward(nullptr, Var(input), false), target);
     sum += double(loss.value().item()) * double(b.images.dim(0));
     n += b.images.dim(0);
@@ -239,11 +242,6 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   mc.seed = options.data.seed;
   mc.device = device;
   mc.dtype = dtype;
-  // The noise of a batch is one seeded stream over the whole batch (apps/input_noise.h): a rank's part would
-  // need the stream from its first slice on, and validation the single process's batch layout.
-  if (ranks > 1 && options.train_noise > 0)
-    throw std::invalid_argument("--train-noise is not supported with several ranks yet (the noise of a batch is one "
-                                "stream over the whole batch); run it in one process");
   if (ranks > 1 && options.bn == "global") {
     if (device == Device::CUDA)
       throw std::invalid_argument("--bn global (batchnorm over the global batch) runs on the CPU only so far; on GPUs "
@@ -393,7 +391,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
       optimizer.set_lr(schedule.at(epoch * steps_per_epoch + b.number));
-      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, device), b.images,
+      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, io::shard_range(b.global_size, rank, ranks).begin, device), b.images,
                                   BatchShare{&group, b.images.dim(0), b.global_size});
       if (!std::isfinite(l))
         throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
@@ -420,7 +418,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
       }
     }
     const double loss = pos.loss_sum / double(pos.samples);
-    const double val_loss = evaluate_loss(options, model, val_loader.get(), data.slices, device, group);
+    const double val_loss = evaluate_loss(options, model, val_loader.get(), data.slices, val_part.begin, device, group);
     check_ranks_agree(model, optimizer, group, epoch + 1);
     const std::string line = progress.end_epoch(loss, val_loss, steps);
     if (log) log << "epoch " << epoch + 1 << "/" << options.epochs << " " << line << std::endl;

@@ -24,6 +24,9 @@ class Rng {
     const double u1 = 1.0 - uniform(), u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
+  // Moves on as `draws` calls of next_u64() would, in one step: SplitMix64's state is a counter. (normal()
+  // and uniform() take two draws and one.)
+  void skip(uint64_t draws) { state_ += draws * 0x9E3779B97F4A7C15ull; }
   uint64_t state() const { return state_; }
 
  private:

@@ -2,6 +2,7 @@
 // ch2.nii.gz, every second voxel in x and z), written as NIfTI by niftilib.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +12,9 @@
 
 #include "apps/input_noise.h"
 #include "apps/trainer.h"
+#include "engine/random.h"
 #include "io/batch_loader.h"
+#include "io/slice_stack.h"
 #include "model/safetensors.h"
 #include "tests/colin_subset.h"
 
@@ -213,6 +216,37 @@ TEST_CASE("training noise: a pure function of (seed, epoch, batch), Gaussian of 
   CHECK(std::abs(mean) < 1e-3);
   CHECK(std::sqrt(sq / n - mean * mean) == doctest::Approx(0.1).epsilon(0.005));
   CHECK(std::abs(cross / n) / 0.01 < 0.01);
+}
+
+TEST_CASE("training noise of a rank's part: the values one process draws for the same slices") {
+  // Rng::skip(k) is k draws.
+  Rng walked(99), jumped(99);
+  for (int i = 0; i < 1001; ++i) walked.next_u64();
+  jumped.skip(1001);
+  CHECK(walked.next_u64() == jumped.next_u64());
+
+  // An epoch of six 8x8 slices in batches of 4 (batches 0 and 1), drawn whole and in parts, as ranks draw
+  // their parts of a batch or of the validation slices.
+  io::SliceStack stack(6, 8, 8);
+  for (int64_t n = 0; n < 6; ++n)
+    for (int64_t p = 0; p < 64; ++p) stack.slice(n)[p] = float(n) * 0.1f + float(p) * 1e-3f;
+  const std::vector<int64_t> all = {5, 0, 3, 1, 4, 2};
+  auto noisy = [&](std::vector<int64_t> idx, int64_t first) {
+    const Tensor t = noisy_batch(stack, idx, 0.05, NoisePlace{13, 2, 4, first}, Device::CPU);
+    return std::vector<float>(t.data(), t.data() + t.numel());
+  };
+  const std::vector<float> whole = noisy(all, 0);
+  // The first batch's slices drawn in one stream, as before parts existed.
+  std::vector<float> first_batch(size_t(4 * 64));
+  for (int i = 0; i < 4; ++i) stack.copy_slice(all[size_t(i)], first_batch.data() + i * 64);
+  add_gaussian_noise(first_batch.data(), 4 * 64, 0.05, batch_noise_seed(13, 2, 0));
+  CHECK(std::equal(first_batch.begin(), first_batch.end(), whole.begin()));
+  // Parts [0, 3), [3, 5) and [5, 6): the second straddles batches 0 and 1.
+  std::vector<float> parts = noisy({5, 0, 3}, 0), b = noisy({1, 4}, 3), c = noisy({2}, 5);
+  parts.insert(parts.end(), b.begin(), b.end());
+  parts.insert(parts.end(), c.begin(), c.end());
+  CHECK(parts == whole);
+  CHECK(noisy({1, 4}, 2) != b);  // the place matters
 }
 
 TEST_CASE("--train-noise trains on noisy inputs against the clean slices") {
