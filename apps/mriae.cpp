@@ -11,6 +11,7 @@
 #include "apps/info_command.h"
 #include "apps/interrupt.h"
 #include "apps/reconstruct_command.h"
+#include "apps/slices_command.h"
 #include "apps/trace_command.h"
 #include "apps/train_command.h"
 #include "model/summary.h"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   mriae::add_reconstruct_command(app);
   mriae::add_conform_command(app);
   mriae::add_export_command(app);
+  mriae::add_slices_command(app);
   mriae::add_trace_command(app);
 
   try {

@@ -368,6 +368,11 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   }
   result.last_checkpoint = (out / "last.safetensors").string();
   result.best_checkpoint = (out / "best.safetensors").string();
+  // The starting state (weights, zero accumulators, fresh moving statistics), so another framework can
+  // train the same run from it (python/mriae_compare/train_torch.py) and a user can restart it exactly.
+  if (writer && options.resume.empty())
+    save_checkpoint((out / "initial.safetensors").string(), model, &optimizer,
+                    run_metadata(options, data, pos, result.history, ranks));
 
   if (console && pos.epochs_done == 0 && pos.batches_done == 0 && ranks > 1)
     std::fprintf(console, "Data parallel: %s, global batch %lld (%lld or %lld a rank), batchnorm over the %s\n",
