@@ -13,7 +13,8 @@
 # With a GPU it runs the tutorial's 300 epochs at batch 128 at 1 mm. Without one, the CPU path runs a
 # shorter schedule at 2 mm, and says so: meant to finish within 10 minutes on 2 cores, builds included
 # (measured 2026-12-02: 12m33s with another build sharing the 2 cores, so not yet shown on a quiet machine).
-# EPOCHS, BATCH, CENTRAL, VOXEL and DEVICE override.
+# EPOCHS, BATCH, CENTRAL, VOXEL, SCHEDULE (--lr-schedule: constant, the tutorial's, or cosine) and DEVICE
+# override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -47,6 +48,8 @@ else
        "BATCH, CENTRAL and VOXEL to change this)"
 fi
 
+schedule=${SCHEDULE:-constant}  # cosine measured no better on the CPU schedule (bench/NOTES.md, "Main job")
+
 cmake -S . -B build/default -DCMAKE_BUILD_TYPE=Release -DMRIAE_CUDA=$cuda -DMRIAE_BUILD_TESTS=OFF \
   -DMRIAE_BUILD_BENCH=OFF >/dev/null
 cmake --build build/default -j"$(nproc)" --target mriae
@@ -54,7 +57,8 @@ mriae=build/default/apps/mriae
 
 "$mriae" info "${train_data[@]}" "${held_out[@]}"
 "$mriae" train --data "${train_data[@]}" --split slices --central "$central" \
-  --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --device "$device" --out "$out/train" \
+  --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --lr-schedule "$schedule" \
+  --device "$device" --out "$out/train" \
   --log "$out/train/train.log"
 sigmas=0.03,0,0.01,0.02,0.05,0.1
 echo "run-default: the tutorial's protocol (validation slices of the training subjects)"
