@@ -63,8 +63,8 @@ CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d
 Tensor model_input(const TrainOptions& o, const io::SliceSource& source, const io::Batch& b, int64_t epoch,
                    int64_t offset, Device device) {
   if (o.train_noise == 0) return b.images;
-  const int64_t first = epoch == kValidationEpoch ? offset + b.number * o.batch : b.number * o.batch + offset;
-  return noisy_batch(source, b.indices, o.train_noise, NoisePlace{o.data.seed, epoch, o.batch, first}, device);
+  const NoisePlace place{o.data.seed, epoch, o.batch, b.number * o.batch + offset};
+  return noisy_batch(source, b.indices, o.train_noise, place, device);
 }
 
 // Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss
@@ -77,7 +77,8 @@ double evaluate_loss(const TrainOptions& o, Autoencoder& model, io::BatchLoader*
   io::Batch b;
   while (loader && loader->next(b)) {
     const Tensor target = model.input(b.images);
-    const Tensor input = o.train_noise > 0 ? model.input(model_input(o, source, b, kValidationEpoch, first_slice, device)) : target;
+    const Tensor input =
+        o.train_noise > 0 ? model.input(model_input(o, source, b, kValidationEpoch, first_slice, device)) : target;
     Var loss = mse_loss(nullptr, model.forward(nullptr, Var(input), false), target);
     sum += double(loss.value().item()) * double(b.images.dim(0));
     n += b.images.dim(0);
@@ -396,8 +397,9 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     while (train_loader.next(b)) {
       if (b.number < pos.batches_done) continue;  // done before the interruption we resume from
       optimizer.set_lr(schedule.at(epoch * steps_per_epoch + b.number));
-      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, io::shard_range(b.global_size, rank, ranks).begin, device), b.images,
-                                  BatchShare{&group, b.images.dim(0), b.global_size});
+      const int64_t part_begin = io::shard_range(b.global_size, rank, ranks).begin;  // this rank's part
+      const double l = train_step(model, optimizer, model_input(options, data.slices, b, epoch, part_begin, device),
+                                  b.images, BatchShare{&group, b.images.dim(0), b.global_size});
       if (!std::isfinite(l))
         throw TrainingDiverged("the loss became " + std::string(std::isnan(l) ? "NaN" : "infinite") + " at epoch " +
                                std::to_string(epoch + 1) + ", batch " + std::to_string(b.number + 1) +
