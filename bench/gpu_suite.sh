@@ -15,7 +15,8 @@
 #   racecheck   compute-sanitizer racecheck over the same step, our kernels only (--kernel-name kns=mriae:
 #   synccheck   cuDNN's and cuBLAS's kernels are not ours to check and give false reports)
 #   rest        two --deterministic runs compared bit for bit; the CPU suite's GPU cases (mriae_tests
-#               -tc='*GPU*,*CUDA*': the batch loader on the GPU); the tutorial's epoch at batch 128;
+#               -tc='*GPU*,*CUDA*': the batch loader on the GPU); the NCCL sum where the node has MPI;
+#               the tutorial's epoch at batch 128;
 #               run_gpu.sh against torch.compile
 #   sanitizers  = memcheck racecheck synccheck;  all (the default) = probe race sanitizers rest
 #   old names:  build, tests = probe;  bench = race
@@ -287,6 +288,15 @@ if wants rest; then
         cpu_suite_gpu_cases
     else
       not_run cpu-suite-gpu-cases "mriae_tests not built" "mriae_tests -tc='*GPU*,*CUDA*'"
+    fi
+    # The NCCL path of data-parallel training (tests/mpi/nccl_test.sh): the configure above finds MPI and NCCL
+    # when the node has them; nvidia-nccl-cu13 comes with PyTorch's wheels, MPI does not come at all.
+    if command -v mpirun >/dev/null && cmake --build "$build" --target help 2>/dev/null | grep -q 'nccl_sum' &&
+      run_step nccl-build "cmake --build: nccl_sum" cmake --build "$build" -j "$jobs" --target nccl_sum; then
+      run_step nccl-sum "tests/mpi/nccl_test.sh: a GPU tensor summed by ncclAllReduce, 1 rank and 1 per GPU" \
+        bash "$src/tests/mpi/nccl_test.sh" "$build/tests/nccl_sum"
+    else
+      not_run nccl-sum "no mpirun or no MPI/NCCL build on this node" "tests/mpi/nccl_test.sh"
     fi
     # 1,224 training and 306 validation slices, rounded up to whole batches of 128: 10 steps, 3 passes.
     run_step tutorial-epoch "train_steps: the tutorial's epoch, 10 steps + 3 inference passes at batch 128, 176x176" \

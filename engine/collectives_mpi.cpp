@@ -50,7 +50,10 @@ class Mpi final : public Collectives {
     check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size_), "MPI_Comm_size");
     if (device == Device::CUDA) {
 #ifdef MRIAE_WITH_NCCL
-      // One GPU per rank: the communicator is bootstrapped through MPI, rank 0's unique id broadcast.
+      // One GPU per rank: the communicator is bootstrapped through MPI, rank 0's unique id broadcast. NCCL binds
+      // the communicator to the current device, so this rank's GPU (engine/cuda_context.cpp: its local rank's)
+      // is made current first; otherwise every rank would bind to device 0.
+      Context::get().cuda();
       ncclUniqueId id;
       if (rank_ == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
       check_mpi(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast (NCCL unique id)");
