@@ -69,4 +69,10 @@ torch_train "$tmp/run/last.safetensors" "$tmp/slices.safetensors" --out "$tmp/ba
 check "a checkpoint that is not a starting state is refused, named" grep -q "last.safetensors: not the starting state" \
   "$tmp/bad.out"
 check "... and nothing is written" test ! -e "$tmp/bad"
+echo "not a checkpoint" > "$tmp/junk.safetensors"
+"$mriae" slices --weights "$tmp/junk.safetensors" --out "$tmp/junk_slices.safetensors" > "$tmp/junk.out" 2>&1
+rc=$?
+check "mriae slices on a junk file: an error naming it (rc $rc: $(tail -n 1 "$tmp/junk.out"))" \
+  grep -q "junk.safetensors" "$tmp/junk.out"
+check "... exit status 1, and no output written" test "$rc" -eq 1 -a ! -e "$tmp/junk_slices.safetensors"
 finish "torch training test"
