@@ -12,7 +12,8 @@
 #
 # With a GPU it runs the tutorial's 300 epochs at batch 128 at 1 mm. Without one, the CPU path runs a
 # shorter schedule at 2 mm, and says so: meant to finish within 10 minutes on 2 cores, builds included
-# (measured 2026-12-02: 12m33s with another build sharing the 2 cores, so not yet shown on a quiet machine).
+# (measured on quiet machines: 10m17s on a 2-vCPU Zen 4 on 2026-12-03, 8m25s of it training; about 14
+# minutes of training alone on a 2-vCPU Zen 3 without AVX-512 on 2026-12-02).
 # EPOCHS, BATCH, CENTRAL, VOXEL, SCHEDULE (--lr-schedule: constant, the tutorial's, or cosine) and DEVICE
 # override.
 set -euo pipefail
