@@ -339,7 +339,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   lo.device = device;
   lo.compute_stream = gpu_compute_stream();  // batches are ordered against the stream the ops run on
   io::BatchLoader train_loader(data.slices, data.split.train, lo);
-  const int64_t steps_per_epoch = (train_n + options.batch - 1) / options.batch;
+  const int64_t steps_per_epoch = train_loader.batches_per_epoch();
   const LrSchedule schedule = options.schedule(steps_per_epoch);
   io::LoaderOptions vo = lo;
   vo.shuffle = false;

@@ -46,6 +46,18 @@ bool same_tensors(const std::string& a, const std::string& b) {
   return true;
 }
 
+// `o` (in `out`) stopped after `steps` steps of its first epoch, as Ctrl-C stops a run, and set to resume
+// from the checkpoint that wrote.
+TrainOptions stopped_then_resumable(TrainOptions o, const std::string& out, int steps) {
+  o.out_dir = out;
+  int taken = 0;
+  const TrainResult stopped = train(o, nullptr, [&] { return ++taken == steps; });
+  REQUIRE(stopped.interrupted);
+  CHECK(stopped.history.empty());
+  o.resume = stopped.last_checkpoint;
+  return o;
+}
+
 std::string slurp(const std::string& p) {
   std::ifstream in(p);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
@@ -85,13 +97,7 @@ TEST_CASE("resuming after an interruption gives the same weights as an uninterru
   const TrainResult a = train(whole, nullptr);
 
   // Stop in the middle of the first epoch (after its third of five steps), as Ctrl-C does, then resume.
-  TrainOptions part = whole;
-  part.out_dir = dir.file("part");
-  int steps = 0;
-  const TrainResult stopped = train(part, nullptr, [&] { return ++steps == 3; });
-  CHECK(stopped.interrupted);
-  CHECK(stopped.history.empty());
-  part.resume = stopped.last_checkpoint;
+  const TrainOptions part = stopped_then_resumable(whole, dir.file("part"), 3);
   const TrainResult b = train(part, nullptr);
   REQUIRE(b.history.size() == 2);
   CHECK(same_tensors(a.last_checkpoint, b.last_checkpoint));
@@ -127,12 +133,7 @@ TEST_CASE("--lr-schedule cosine: changes the updates, resumes on the same curve,
   CHECK(config["optimizer"]["lr_schedule"]["kind"] == "cosine");
 
   // Interrupted after the third of five steps and resumed: the schedule is a function of the step's position.
-  TrainOptions part = cosine;
-  part.out_dir = dir.file("part");
-  int steps = 0;
-  const TrainResult stopped = train(part, nullptr, [&] { return ++steps == 3; });
-  REQUIRE(stopped.interrupted);
-  part.resume = stopped.last_checkpoint;
+  const TrainOptions part = stopped_then_resumable(cosine, dir.file("part"), 3);
   CHECK(same_tensors(whole.last_checkpoint, train(part, nullptr).last_checkpoint));
 
   // The curve is drawn over the planned epochs: a resume that would bend it is refused, naming the options.
@@ -300,12 +301,7 @@ TEST_CASE("--train-noise: a resumed run draws the same noise and ends with the s
   whole.train_noise = 0.05;
   const TrainResult a = train(whole, nullptr);
 
-  TrainOptions part = whole;
-  part.out_dir = dir.file("part");
-  int steps = 0;
-  const TrainResult stopped = train(part, nullptr, [&] { return ++steps == 3; });
-  REQUIRE(stopped.interrupted);
-  part.resume = stopped.last_checkpoint;
+  const TrainOptions part = stopped_then_resumable(whole, dir.file("part"), 3);
   const TrainResult b = train(part, nullptr);
   REQUIRE(b.history.size() == 2);
   CHECK(same_tensors(a.last_checkpoint, b.last_checkpoint));
