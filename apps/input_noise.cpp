@@ -22,19 +22,29 @@ uint64_t batch_noise_seed(uint64_t seed, int64_t epoch, int64_t batch) {
 }
 
 Tensor noisy_batch(const io::SliceSource& source, const std::vector<int64_t>& indices, double sigma,
-                   const NoisePlace& place, Device device) {
+                   const NoisePlace& place, Device device, int64_t crop,
+                   const std::vector<io::CropWindow>& windows) {
   if (place.batch_size <= 0 || place.first_position < 0)
     throw std::invalid_argument("noisy_batch: need a positive batch size and a position >= 0");
-  const int64_t plane = source.height() * source.width(), b = int64_t(indices.size());
+  if (crop && windows.size() != indices.size())
+    throw std::invalid_argument("noisy_batch: a crop needs one window for each slice");
+  const int64_t height = crop ? crop : source.height(), width = crop ? crop : source.width();
+  const int64_t plane = height * width, b = int64_t(indices.size());
   std::vector<float> x(size_t(b * plane));
+  std::vector<float> whole(crop ? size_t(source.height() * source.width()) : 0);
   for (int64_t i = 0; i < b; ++i) {
     float* slice = x.data() + i * plane;
-    source.copy_slice(indices[size_t(i)], slice);
+    if (crop) {
+      source.copy_slice(indices[size_t(i)], whole.data());
+      io::copy_window(whole.data(), source.width(), windows[size_t(i)], crop, slice);
+    } else {
+      source.copy_slice(indices[size_t(i)], slice);
+    }
     const int64_t p = place.first_position + i;
     add_gaussian_noise(slice, plane, sigma, batch_noise_seed(place.seed, place.epoch, p / place.batch_size),
                        (p % place.batch_size) * plane);
   }
-  return Tensor::from_vector({b, 1, source.height(), source.width()}, x, device);
+  return Tensor::from_vector({b, 1, height, width}, x, device);
 }
 
 }  // namespace mriae

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "io/crop.h"
 #include "io/slice_source.h"
 
 namespace mriae {
@@ -33,8 +34,11 @@ struct NoisePlace {
 
 // The slices `indices` of `source`, which sit one after another from `place.first_position`, with noise of
 // `sigma`, as a [b, 1, H, W] tensor on `device`. A rank's part of a batch (or of the validation slices) gets
-// the same noise as the same slices in one process's whole batch.
+// the same noise as the same slices in one process's whole batch. With `crop` > 0, slice i is cut to its
+// crop x crop window windows[i] first (--crop), and the noise is drawn for the window's pixels: the tensor is
+// [b, 1, crop, crop] and value k of a slice's stream falls on pixel k of its window.
 Tensor noisy_batch(const io::SliceSource& source, const std::vector<int64_t>& indices, double sigma,
-                   const NoisePlace& place, Device device);
+                   const NoisePlace& place, Device device, int64_t crop = 0,
+                   const std::vector<io::CropWindow>& windows = {});
 
 }  // namespace mriae

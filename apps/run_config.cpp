@@ -95,6 +95,11 @@ void TrainOptions::validate() const {
     throw std::invalid_argument("--bn must be 'global' or 'per-rank', not '" + bn + "'");
   if (!(train_noise >= 0) || !std::isfinite(train_noise))
     throw std::invalid_argument("--train-noise must be a noise sigma >= 0, not " + short_number(train_noise));
+  if (crop < 0 || crop % 4)
+    throw std::invalid_argument("--crop must be a multiple of 4 (the model pools twice by 2), not " +
+                                std::to_string(crop));
+  if (crops_per_slice < 0) throw std::invalid_argument("--crops-per-slice must be positive");
+  if (crops_per_slice > 0 && crop == 0) throw std::invalid_argument("--crops-per-slice needs --crop");
 }
 
 LrSchedule TrainOptions::schedule(int64_t steps_per_epoch) const {

@@ -71,6 +71,11 @@ struct TrainOptions {
   // Data parallelism (mpirun): batchnorm statistics over the "global" batch (all ranks together, as one
   // process computes them) or over each rank's "per-rank" share (PyTorch DDP's default).
   std::string bn = "global";
+  // Random crops (io/crop.h): nonzero trains on crop x crop windows of the training slices, crops_per_slice
+  // of each slice an epoch (0: as many as cover a slice's pixels, io::default_crops_per_slice); validation
+  // and evaluation stay on whole slices. A multiple of 4, as the slices are (two 2x2 poolings).
+  int64_t crop = 0;
+  int64_t crops_per_slice = 0;
 
   void validate() const;
   // The schedule of a run whose epochs each have `steps_per_epoch` steps.

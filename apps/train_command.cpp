@@ -72,6 +72,10 @@ void add_train_command(CLI::App& app, InterruptWatcher& interrupt) {
   cmd->add_option("--resume", opt->resume, "Continue from this checkpoint (last.safetensors of an earlier run)");
   cmd->add_flag("--quiet", opt->quiet, "No progress output");
   cmd->add_option("--log", opt->log_file, "Also append each epoch's line to this file");
+  cmd->add_option("--crop", opt->crop,
+                  "Train on random NxN crops of the training slices (a multiple of 4; validation on whole slices)");
+  cmd->add_option("--crops-per-slice", opt->crops_per_slice,
+                  "With --crop: crops of each slice an epoch (default: as many as cover a slice's pixels)");
   cmd->add_option("--train-noise", opt->train_noise,
                   "Train to denoise: Gaussian noise of this sigma on the inputs (seeded), clean slices as targets")
       ->capture_default_str();

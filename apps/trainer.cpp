@@ -2,18 +2,22 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "apps/input_noise.h"
 #include "apps/progress.h"
 #include "engine/rmsprop.h"
 #include "io/batch_loader.h"
+#include "io/crop.h"
 #include "model/checkpoint.h"
 #include "model/training_step.h"
 
@@ -50,6 +54,9 @@ CheckpointMetadata run_metadata(const TrainOptions& o, const io::SliceDataset& d
   m["train.shuffle_seed"] = std::to_string(o.data.seed);
   // So is the noise of --train-noise: a function of (data.seed, epoch, batch).
   m["train.noise_sigma"] = exact(o.train_noise);
+  // And the windows of --crop: a function of (data.seed, epoch, position).
+  m["train.crop"] = std::to_string(o.crop);
+  m["train.crops_per_slice"] = std::to_string(o.crops_per_slice);
   m["train.history"] = history_csv(history);
   m["train.ranks"] = std::to_string(ranks);
   m["train.bn"] = o.bn;
@@ -64,7 +71,8 @@ Tensor model_input(const TrainOptions& o, const io::SliceSource& source, const i
                    int64_t offset, Device device) {
   if (o.train_noise == 0) return b.images;
   const NoisePlace place{o.data.seed, epoch, o.batch, b.number * o.batch + offset};
-  return noisy_batch(source, b.indices, o.train_noise, place, device);
+  const int64_t crop = b.windows.empty() ? 0 : b.images.dim(2);  // validation batches are whole slices
+  return noisy_batch(source, b.indices, o.train_noise, place, device, crop, b.windows);
 }
 
 // Mean loss over a loader's slices in inference mode (moving statistics), as Keras computes val_loss
@@ -128,6 +136,8 @@ nlohmann::json config_json(const TrainOptions& o, Device device, const io::Slice
             {"train_slices", d.split.train.size()},
             {"val_slices", d.split.validation.size()},
             {"seed", o.data.seed},
+            {"crop", o.crop},
+            {"crops_per_slice", o.crops_per_slice},
             {"conform", o.data.conform ? nlohmann::json{{"voxel_mm", o.data.voxel}, {"interp", o.data.interp}}
                                        : nlohmann::json(false)},
             {"subjects", o.data.subjects},
@@ -255,6 +265,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   TrainResult result;
 
   io::DatasetOptions dopts = options.data.dataset_options();
+  std::optional<std::pair<int64_t, int64_t>> saved_crop;  // a resumed run's --crop and crops a slice
   if (!options.resume.empty()) {
     const CheckpointMetadata meta = load_checkpoint(options.resume, model, &optimizer);
     const DataOptions saved = data_options_from_metadata(meta);
@@ -272,6 +283,11 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     if (saved_noise != options.train_noise)
       throw std::invalid_argument(options.resume + ": was trained with --train-noise " + short_number(saved_noise) +
                                   "; resuming with another noise level would not continue the same run");
+    const auto meta_number = [&meta](const char* key) {  // absent: written before the option existed
+      const auto it = meta.find(key);
+      return it == meta.end() ? int64_t(0) : int64_t(std::stoll(it->second));
+    };
+    saved_crop = {meta_number("train.crop"), meta_number("train.crops_per_slice")};  // checked once resolved
     const auto saved_ranks = meta.find("train.ranks");  // absent: written by a single process
     const std::string trained_ranks = saved_ranks == meta.end() ? "1" : saved_ranks->second;
     if (std::stoll(trained_ranks) != ranks)
@@ -319,7 +335,21 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     throw std::logic_error("slices are not padded to a multiple of 4");
 
   check_same_data(data, group);
-  const int64_t train_n = int64_t(data.split.train.size());
+  if (options.crop > data.slices.height() || options.crop > data.slices.width())
+    throw std::invalid_argument("--crop " + std::to_string(options.crop) + " does not fit the " +
+                                std::to_string(data.slices.height()) + "x" + std::to_string(data.slices.width()) +
+                                " slices");
+  if (options.crop && options.crops_per_slice == 0)
+    options.crops_per_slice = io::default_crops_per_slice(data.slices.height(), data.slices.width(), options.crop);
+  if (saved_crop && *saved_crop != std::make_pair(options.crop, options.crops_per_slice))
+    throw std::invalid_argument(options.resume + ": was trained with --crop " + std::to_string(saved_crop->first) +
+                                " --crops-per-slice " + std::to_string(saved_crop->second) +
+                                "; resume with the same crops to continue the same run");
+  // An epoch's samples: each training slice once, or crops_per_slice windows of it.
+  std::vector<int64_t> epoch_samples;
+  for (int64_t k = 0; k < std::max<int64_t>(1, options.crops_per_slice); ++k)
+    epoch_samples.insert(epoch_samples.end(), data.split.train.begin(), data.split.train.end());
+  const int64_t train_n = int64_t(epoch_samples.size());
   if (ranks > 1) {
     const int64_t first = std::min(options.batch, train_n), last = train_n % options.batch;
     if (first < ranks || (last != 0 && last < ranks))
@@ -338,7 +368,8 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   lo.first_epoch = pos.epochs_done;
   lo.device = device;
   lo.compute_stream = gpu_compute_stream();  // batches are ordered against the stream the ops run on
-  io::BatchLoader train_loader(data.slices, data.split.train, lo);
+  lo.crop = options.crop;
+  io::BatchLoader train_loader(data.slices, epoch_samples, lo);
   const int64_t steps_per_epoch = train_loader.batches_per_epoch();
   const LrSchedule schedule = options.schedule(steps_per_epoch);
   io::LoaderOptions vo = lo;
@@ -346,6 +377,7 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
   vo.first_epoch = 0;
   vo.shard = 0;
   vo.shards = 1;
+  vo.crop = 0;
   // Each rank validates its own contiguous part of the validation slices (the first ranks one more).
   const io::ShardRange val_part = io::shard_range(int64_t(data.split.validation.size()), rank, ranks);
   std::unique_ptr<io::BatchLoader> val_loader;
@@ -384,6 +416,9 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     std::fprintf(console, "Train on %lld samples, validate on %lld samples (%lldx%lld, %s%s)\n", (long long)train_n,
                  (long long)data.split.validation.size(), (long long)data.slices.height(),
                  (long long)data.slices.width(), device_name(device), dtype == DType::Float64 ? ", float64" : "");
+  if (console && pos.epochs_done == 0 && pos.batches_done == 0 && options.crop)
+    std::fprintf(console, "Random crops: %lld a slice an epoch, %lldx%lld (validation on whole slices)\n",
+                 (long long)options.crops_per_slice, (long long)options.crop, (long long)options.crop);
   if (console && pos.epochs_done == 0 && pos.batches_done == 0 && options.train_noise > 0)
     std::fprintf(console, "Denoising: Gaussian noise of sigma %g on the inputs, the clean slices as targets\n",
                  options.train_noise);

@@ -71,7 +71,13 @@ BatchLoader::BatchLoader(const SliceSource& source, std::vector<int64_t> indices
       height_(source.height()),
       width_(source.width()),
       per_epoch_(count_batches(int64_t(indices_.size()), options.batch_size, options.drop_last)),
+      out_height_(options.crop ? options.crop : height_),
+      out_width_(options.crop ? options.crop : width_),
       epoch_(options.first_epoch) {
+  if (options.crop < 0 || options.crop > height_ || options.crop > width_)
+    throw std::invalid_argument("a crop of " + std::to_string(options.crop) + " does not fit the " +
+                                std::to_string(height_) + "x" + std::to_string(width_) + " slices");
+  if (options.crop) whole_.resize(size_t(height_ * width_));
   if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
     throw std::invalid_argument("loader shard " + std::to_string(options.shard) + " of " +
                                 std::to_string(options.shards));
@@ -83,7 +89,7 @@ BatchLoader::BatchLoader(const SliceSource& source, std::vector<int64_t> indices
     if (i < 0 || i >= source_.count())
       throw std::invalid_argument("slice index " + std::to_string(i) + " outside a source of " +
                                   std::to_string(source_.count()) + " slices");
-  const Shape shape{options.batch_size, 1, height_, width_};
+  const Shape shape{options.batch_size, 1, out_height_, out_width_};
   if (options.device == Device::CPU) {
     for (Slot& s : slots_) s.host = Tensor::empty(shape);
   } else {
@@ -163,21 +169,33 @@ void BatchLoader::fill(Slot& slot, int slot_no, const std::vector<int64_t>& orde
   const int64_t begin = number * options_.batch_size;
   const int64_t whole = std::min(options_.batch_size, int64_t(order.size()) - begin);
   const ShardRange part = shard_range(whole, options_.shard, options_.shards);
-  const int64_t n = part.count, per = height_ * width_;
+  const int64_t n = part.count, per = out_height_ * out_width_;
   slot.indices.assign(order.begin() + begin + part.begin, order.begin() + begin + part.begin + n);
+  slot.windows.clear();
+  for (int64_t i = 0; options_.crop && i < n; ++i)
+    slot.windows.push_back(crop_window(options_.seed, epoch, begin + part.begin + i, height_, width_, options_.crop));
   slot.epoch = epoch;
   slot.number = number;
   slot.global_size = whole;
+  auto gather = [&](float* dst) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!options_.crop) {
+        source_.copy_slice(slot.indices[size_t(i)], dst + i * per);
+        continue;
+      }
+      source_.copy_slice(slot.indices[size_t(i)], whole_.data());
+      copy_window(whole_.data(), width_, slot.windows[size_t(i)], options_.crop, dst + i * per);
+    }
+  };
   if (!cuda_) {
-    float* dst = slot.host.data();
-    for (int64_t i = 0; i < n; ++i) source_.copy_slice(slot.indices[size_t(i)], dst + i * per);
+    gather(slot.host.data());
     return;
   }
 #ifdef MRIAE_WITH_CUDA
   // The previous copy out of this staging buffer must be finished before it is overwritten.
   MRIAE_IO_CUDA_CHECK(cudaEventSynchronize(cuda_->ready[slot_no]));
   float* dst = slot.staging.floats();
-  for (int64_t i = 0; i < n; ++i) source_.copy_slice(slot.indices[size_t(i)], dst + i * per);
+  gather(dst);
   // And the consumer's work on the device copy queued before it let the slot go.
   MRIAE_IO_CUDA_CHECK(cudaStreamWaitEvent(cuda_->copy_stream, cuda_->consumed[slot_no], 0));
   MRIAE_IO_CUDA_CHECK(cudaMemcpyAsync(slot.device.data(), dst, size_t(n * per) * sizeof(float),
@@ -216,7 +234,7 @@ bool BatchLoader::next(Batch& out) {
 
   // The thread leaves this slot alone until the next call releases it.
   Slot& slot = slots_[slot_no];
-  const Shape shape{int64_t(slot.indices.size()), 1, height_, width_};
+  const Shape shape{int64_t(slot.indices.size()), 1, out_height_, out_width_};
 #ifdef MRIAE_WITH_CUDA
   if (cuda_) {
     MRIAE_IO_CUDA_CHECK(cudaStreamWaitEvent(cuda_->compute_stream, cuda_->ready[slot_no], 0));
@@ -228,6 +246,7 @@ bool BatchLoader::next(Batch& out) {
   out.images = slot.host.view(0, shape);
 #endif
   out.indices = slot.indices;
+  out.windows = slot.windows;
   out.epoch = slot.epoch;
   out.number = slot.number;
   out.global_size = slot.global_size;

@@ -23,6 +23,7 @@
 
 #include "engine/device.h"
 #include "engine/tensor.h"
+#include "io/crop.h"
 #include "io/host_buffer.h"
 #include "io/slice_source.h"
 
@@ -44,6 +45,9 @@ struct LoaderOptions {
   // this loader delivers part `shard`; with n slices in a batch, the first n % shards parts take one more
   // (shard_range). Every shard's loader draws the same order.
   int shard = 0, shards = 1;
+  // Nonzero: each slice is delivered as a random crop x crop window of it (io/crop.h), drawn from (seed,
+  // epoch, the slice's position in the epoch's order), and batches are [b, 1, crop, crop].
+  int64_t crop = 0;
 };
 
 // Where part `shard` of `shards` lies in a batch of n: [begin, begin + count).
@@ -57,6 +61,7 @@ struct Batch {
   // It shares the loader's slot memory: valid until the next call to next().
   Tensor images;
   std::vector<int64_t> indices;  // the source's slice indices, in batch order
+  std::vector<CropWindow> windows;  // with LoaderOptions::crop: each slice's window, in batch order
   int64_t epoch = 0;
   int64_t number = 0;            // the batch's position in its epoch
   int64_t global_size = 0;       // the slices of the whole batch, all shards together
@@ -92,6 +97,7 @@ class BatchLoader {
     HostBuffer staging; // GPU delivery: pinned source of the copy
     Tensor device;      // GPU delivery: the batch
     std::vector<int64_t> indices;
+    std::vector<CropWindow> windows;
     int64_t epoch = 0, number = 0, global_size = 0;
   };
   struct Cuda;  // stream and events, CUDA builds only
@@ -104,6 +110,8 @@ class BatchLoader {
   const std::vector<int64_t> indices_;
   const LoaderOptions options_;
   const int64_t height_, width_, per_epoch_;
+  const int64_t out_height_, out_width_;  // of a delivered slice: the crop, or the whole slice
+  std::vector<float> whole_;              // the loader thread's copy of a slice to crop from
   Slot slots_[kSlots];
   std::unique_ptr<Cuda> cuda_;
 

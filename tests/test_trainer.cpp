@@ -372,3 +372,40 @@ TEST_CASE("--subjects: a subject-wise split holds out whole subjects, as the tab
   std::ofstream(dir.file("subjects.tsv")) << "file\tsubject\nsubject0.nii\tA\n";
   CHECK_THROWS_WITH(train(run, nullptr), doctest::Contains("subject1.nii: not listed in the subject table"));
 }
+
+TEST_CASE("--crop trains on windows, resumes exactly, and refuses other crops") {
+  io::testing::TempDir dir;
+  std::vector<std::string> paths;
+  if (!write_subset(dir, &paths)) return;
+  TrainOptions whole = tiny_run(paths, dir.file("whole"));
+  whole.epochs = 2;
+  whole.train_noise = 0.05;
+  whole.crop = 8;
+  whole.crops_per_slice = 2;
+  const TrainResult a = train(whole, nullptr);
+  REQUIRE(a.history.size() == 2);
+  const auto config = nlohmann::json::parse(slurp(whole.out_dir + "/config.json"));
+  CHECK(config["data"]["crop"] == 8);
+
+  const TrainOptions part = stopped_then_resumable(whole, dir.file("part"), 3);
+  const TrainResult b = train(part, nullptr);
+  CHECK(same_tensors(a.last_checkpoint, b.last_checkpoint));
+  CHECK(a.history[1].val_loss == b.history[1].val_loss);
+
+  TrainOptions uncropped = whole;
+  uncropped.out_dir = dir.file("uncropped");
+  uncropped.crop = 0;
+  uncropped.crops_per_slice = 0;
+  CHECK_FALSE(same_tensors(a.last_checkpoint, train(uncropped, nullptr).last_checkpoint));
+
+  TrainOptions other = part;
+  other.crops_per_slice = 3;
+  CHECK_THROWS_WITH_AS(train(other, nullptr), doctest::Contains("--crop 8 --crops-per-slice 2"), std::invalid_argument);
+  TrainOptions odd = whole;
+  odd.crop = 6;
+  CHECK_THROWS_WITH_AS(train(odd, nullptr), doctest::Contains("--crop must be a multiple of 4"), std::invalid_argument);
+  TrainOptions huge = whole;
+  huge.out_dir = dir.file("huge");
+  huge.crop = 4096;
+  CHECK_THROWS_WITH_AS(train(huge, nullptr), doctest::Contains("--crop 4096 does not fit"), std::invalid_argument);
+}

@@ -224,3 +224,68 @@ TEST_CASE("GPU delivery: pinned staging, device batches with the right content")
     CHECK(seen == BatchLoader::epoch_order(train, opt, e));
   }
 }
+
+TEST_CASE("--crop: each slice is delivered as its drawn window; shards crop as one loader does") {
+  constexpr int64_t H = 8, W = 12, C = 4, count = 6;
+  SliceStack s(count, H, W, HostMemory::Pageable);
+  for (int64_t n = 0; n < count; ++n)
+    for (int64_t p = 0; p < H * W; ++p) s.slice(n)[p] = float(n * 1000 + p);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.seed = 5;
+  o.crop = C;
+  const std::vector<int64_t> all = {0, 1, 2, 3, 4, 5};
+  BatchLoader whole(s, all, o);
+  o.shards = 2;
+  BatchLoader first(s, all, o);
+  o.shard = 1;
+  BatchLoader second(s, all, o);
+  std::set<int64_t> tops, lefts;
+  for (int64_t epoch = 0; epoch < 30; ++epoch) {
+    Batch b, b0, b1;
+    int64_t position = 0;
+    while (whole.next(b)) {
+      REQUIRE(first.next(b0));
+      REQUIRE(second.next(b1));
+      REQUIRE(b.images.shape() == Shape{b.images.dim(0), 1, C, C});
+      REQUIRE(b.windows.size() == b.indices.size());
+      const std::vector<float> v = b.images.to_vector();
+      for (size_t i = 0; i < b.indices.size(); ++i, ++position) {
+        const CropWindow w = b.windows[i];
+        const CropWindow drawn = crop_window(5, epoch, position, H, W, C);
+        CHECK(w.top == drawn.top);
+        CHECK(w.left == drawn.left);
+        REQUIRE(w.top + C <= H);
+        REQUIRE(w.left + C <= W);
+        tops.insert(w.top);
+        lefts.insert(w.left);
+        for (int64_t y = 0; y < C; ++y)
+          for (int64_t x = 0; x < C; ++x)
+            REQUIRE(v[i * C * C + size_t(y * C + x)] ==
+                    float(b.indices[i] * 1000 + (w.top + y) * W + w.left + x));
+      }
+      std::vector<int64_t> parts = b0.indices;
+      parts.insert(parts.end(), b1.indices.begin(), b1.indices.end());
+      CHECK(parts == b.indices);
+      for (size_t i = 0; i < b0.windows.size(); ++i) CHECK(b0.windows[i].left == b.windows[i].left);
+      for (size_t i = 0; i < b1.windows.size(); ++i) {
+        CHECK(b1.windows[i].top == b.windows[b0.windows.size() + i].top);
+        CHECK(b1.windows[i].left == b.windows[b0.windows.size() + i].left);
+      }
+    }
+    CHECK_FALSE(first.next(b0));
+    CHECK_FALSE(second.next(b1));
+  }
+  // Every offset is drawn (180 windows over 5 tops and 9 lefts), and only those.
+  CHECK(tops.size() == size_t(H - C + 1));
+  CHECK(lefts.size() == size_t(W - C + 1));
+  CHECK(*tops.rbegin() == H - C);
+  CHECK(*lefts.rbegin() == W - C);
+
+  LoaderOptions big;
+  big.crop = 10;  // taller than the 8-row slices
+  CHECK_THROWS_WITH_AS(BatchLoader(s, all, big), doctest::Contains("a crop of 10 does not fit the 8x12"),
+                       std::invalid_argument);
+  CHECK(default_crops_per_slice(132, 132, 64) == 4);
+  CHECK(default_crops_per_slice(40, 40, 40) == 1);
+}
