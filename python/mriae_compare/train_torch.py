@@ -136,6 +136,10 @@ def main(argv=None):
         print(f"train_torch: {a.slices}: not the slices of this run (mriae slices --weights {a.initial})",
               file=sys.stderr)
         return 1
+    if meta.get("train.crop", "0") != "0":
+        print(f"train_torch: {a.initial}: the run trains on random crops (--crop {meta['train.crop']}), which this "
+              "retraining does not reproduce yet", file=sys.stderr)
+        return 1
     torch.set_num_threads(a.threads)
     dt = torch.float64 if meta.get("dtype") == "float64" else torch.float32
     npdt = np.float64 if dt == torch.float64 else np.float32
