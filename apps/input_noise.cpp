@@ -31,15 +31,10 @@ Tensor noisy_batch(const io::SliceSource& source, const std::vector<int64_t>& in
   const int64_t height = crop ? crop : source.height(), width = crop ? crop : source.width();
   const int64_t plane = height * width, b = int64_t(indices.size());
   std::vector<float> x(size_t(b * plane));
-  std::vector<float> whole(crop ? size_t(source.height() * source.width()) : 0);
+  std::vector<float> whole;
   for (int64_t i = 0; i < b; ++i) {
     float* slice = x.data() + i * plane;
-    if (crop) {
-      source.copy_slice(indices[size_t(i)], whole.data());
-      io::copy_window(whole.data(), source.width(), windows[size_t(i)], crop, slice);
-    } else {
-      source.copy_slice(indices[size_t(i)], slice);
-    }
+    io::copy_slice_window(source, indices[size_t(i)], crop, crop ? windows[size_t(i)] : io::CropWindow{}, whole, slice);
     const int64_t p = place.first_position + i;
     add_gaussian_noise(slice, plane, sigma, batch_noise_seed(place.seed, place.epoch, p / place.batch_size),
                        (p % place.batch_size) * plane);

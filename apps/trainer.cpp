@@ -283,11 +283,6 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
     if (saved_noise != options.train_noise)
       throw std::invalid_argument(options.resume + ": was trained with --train-noise " + short_number(saved_noise) +
                                   "; resuming with another noise level would not continue the same run");
-    const auto meta_number = [&meta](const char* key) {  // absent: written before the option existed
-      const auto it = meta.find(key);
-      return it == meta.end() ? int64_t(0) : int64_t(std::stoll(it->second));
-    };
-    saved_crop = {meta_number("train.crop"), meta_number("train.crops_per_slice")};  // checked once resolved
     const auto saved_ranks = meta.find("train.ranks");  // absent: written by a single process
     const std::string trained_ranks = saved_ranks == meta.end() ? "1" : saved_ranks->second;
     if (std::stoll(trained_ranks) != ranks)
@@ -304,6 +299,8 @@ TrainResult train(const TrainOptions& given, std::FILE* console, const std::func
       const auto it = meta.find(key);
       return it == meta.end() ? absent : it->second;
     };
+    // Checked once the default crops a slice is resolved; absent: written before --crop existed.
+    saved_crop = {std::stoll(meta_or("train.crop", "0")), std::stoll(meta_or("train.crops_per_slice", "0"))};
     const std::string saved_schedule = meta_or("train.lr_schedule", "constant");
     if (saved_schedule != options.lr_schedule)
       throw std::invalid_argument(options.resume + ": was trained with --lr-schedule " + saved_schedule +

@@ -77,7 +77,6 @@ BatchLoader::BatchLoader(const SliceSource& source, std::vector<int64_t> indices
   if (options.crop < 0 || options.crop > height_ || options.crop > width_)
     throw std::invalid_argument("a crop of " + std::to_string(options.crop) + " does not fit the " +
                                 std::to_string(height_) + "x" + std::to_string(width_) + " slices");
-  if (options.crop) whole_.resize(size_t(height_ * width_));
   if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
     throw std::invalid_argument("loader shard " + std::to_string(options.shard) + " of " +
                                 std::to_string(options.shards));
@@ -178,14 +177,9 @@ void BatchLoader::fill(Slot& slot, int slot_no, const std::vector<int64_t>& orde
   slot.number = number;
   slot.global_size = whole;
   auto gather = [&](float* dst) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (!options_.crop) {
-        source_.copy_slice(slot.indices[size_t(i)], dst + i * per);
-        continue;
-      }
-      source_.copy_slice(slot.indices[size_t(i)], whole_.data());
-      copy_window(whole_.data(), width_, slot.windows[size_t(i)], options_.crop, dst + i * per);
-    }
+    for (int64_t i = 0; i < n; ++i)
+      copy_slice_window(source_, slot.indices[size_t(i)], options_.crop,
+                        options_.crop ? slot.windows[size_t(i)] : CropWindow{}, whole_, dst + i * per);
   };
   if (!cuda_) {
     gather(slot.host.data());

@@ -111,7 +111,7 @@ class BatchLoader {
   const LoaderOptions options_;
   const int64_t height_, width_, per_epoch_;
   const int64_t out_height_, out_width_;  // of a delivered slice: the crop, or the whole slice
-  std::vector<float> whole_;              // the loader thread's copy of a slice to crop from
+  std::vector<float> whole_;              // the loader thread's copy of a slice to crop from (--crop)
   Slot slots_[kSlots];
   std::unique_ptr<Cuda> cuda_;
 

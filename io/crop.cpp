@@ -28,9 +28,14 @@ CropWindow crop_window(uint64_t seed, int64_t epoch, int64_t position, int64_t h
   return w;
 }
 
-void copy_window(const float* slice, int64_t width, CropWindow window, int64_t size, float* dst) {
+void copy_slice_window(const SliceSource& source, int64_t index, int64_t size, CropWindow window,
+                       std::vector<float>& scratch, float* dst) {
+  if (size == 0) return source.copy_slice(index, dst);
+  const int64_t width = source.width();
+  scratch.resize(size_t(source.height() * width));
+  source.copy_slice(index, scratch.data());
   for (int64_t y = 0; y < size; ++y)
-    std::memcpy(dst + y * size, slice + (window.top + y) * width + window.left, size_t(size) * sizeof(float));
+    std::memcpy(dst + y * size, scratch.data() + (window.top + y) * width + window.left, size_t(size) * sizeof(float));
 }
 
 int64_t default_crops_per_slice(int64_t height, int64_t width, int64_t size) {

@@ -7,6 +7,9 @@
 // noise, so an interrupted run resumed mid-epoch crops exactly as the uninterrupted run would, and the
 // ranks of a data-parallel run each crop their part of a batch as one process crops the whole batch.
 #include <cstdint>
+#include <vector>
+
+#include "io/slice_source.h"
 
 namespace mriae::io {
 
@@ -20,8 +23,10 @@ struct CropWindow {
 CropWindow crop_window(uint64_t seed, int64_t epoch, int64_t position, int64_t height, int64_t width,
                        int64_t size);
 
-// Copies `window` (size x size) of a row-major slice `width` wide to dst (size x size, row-major).
-void copy_window(const float* slice, int64_t width, CropWindow window, int64_t size, float* dst);
+// Writes slice `index` of `source` to dst: the whole slice when size is 0, else its size x size `window`
+// (row-major), read through `scratch`, which is resized to hold a whole slice.
+void copy_slice_window(const SliceSource& source, int64_t index, int64_t size, CropWindow window,
+                       std::vector<float>& scratch, float* dst);
 
 // How many crops of `size` an epoch takes from each slice by default: as many as cover its pixels, at
 // least one (so an epoch costs about what a pass over the whole slices costs).
