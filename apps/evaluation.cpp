@@ -151,7 +151,8 @@ void print_noise_table(std::FILE* console, const EvalResult& r) {
 
 void EvalOptions::validate() const {
   if (weights.empty()) throw std::invalid_argument("--weights: no checkpoint given");
-  if (subset != "val" && subset != "all") throw std::invalid_argument("--subset must be 'val' or 'all', not '" + subset + "'");
+  if (subset != "val" && subset != "train" && subset != "all")
+    throw std::invalid_argument("--subset must be 'val', 'train' or 'all', not '" + subset + "'");
   if (sigmas.empty()) throw std::invalid_argument("--sigma: at least one noise level is needed");
   for (double s : sigmas)
     if (!(s >= 0) || !std::isfinite(s)) throw std::invalid_argument("--sigma: noise levels must be >= 0, not " + exact(s));
@@ -230,7 +231,9 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   const io::SliceDataset ds = io::build_slice_dataset(data.paths, dopts);
   for (const std::string& w : ds.warnings) std::fprintf(stderr, "mriae: warning: %s\n", w.c_str());
   check_normalised_ranges(ds, options.strict, stderr);
-  std::vector<int64_t> indices = options.subset == "val" ? ds.split.validation : std::vector<int64_t>{};
+  std::vector<int64_t> indices = options.subset == "val"     ? ds.split.validation
+                                 : options.subset == "train" ? ds.split.train
+                                                             : std::vector<int64_t>{};
   if (options.subset == "all")
     for (int64_t i = 0; i < ds.slices.count(); ++i) indices.push_back(i);
 
@@ -270,7 +273,7 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   });
   if (console)
     std::fprintf(console, "%lld%s slices (%lldx%lld): PSNR %.2f dB, SSIM %.4f\n", (long long)n,
-                 options.subset == "val" ? " validation" : "", (long long)h, (long long)w, r.psnr, r.ssim);
+                 options.subset == "all" ? "" : options.subset == "val" ? " validation" : " training", (long long)h, (long long)w, r.psnr, r.ssim);
 
   std::vector<float> first_noisy, first_rec_noisy;
   double figure_sigma = 0;

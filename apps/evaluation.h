@@ -16,7 +16,7 @@ struct EvalOptions {
   std::string weights;              // a checkpoint of mriae train, or Keras weights (apps/weights_file.h)
   KerasPipeline keras;              // the data pipeline for Keras weights
   std::vector<std::string> data;    // other volumes to evaluate on (default: the run's own)
-  std::string subset = "val";       // "val" (the run's validation split) or "all" slices
+  std::string subset = "val";       // "val" (the run's validation split), "train" (its training split) or "all"
   std::vector<double> sigmas = {0.03};  // noise levels; more than one draws PSNR against sigma
   uint64_t noise_seed = 13;
   std::string out_dir;              // metrics.json and the figures

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "apps/evaluation.h"
@@ -231,6 +233,44 @@ TEST_CASE("metrics per volume: in metrics.json, and pooled over their slices") {
   CHECK(table.find("subject1.nii") != std::string::npos);
   CHECK(table.find("all (pooled)") != std::string::npos);
   CHECK(table.find("sigma 0.1") != std::string::npos);
+}
+
+TEST_CASE("--subset train and val are the run's two sides of the split, and pool to all") {
+  io::testing::TempDir dir;
+  std::vector<std::string> paths;
+  if (!testing::write_colin_crops(dir, testing::ColinCrop{}, &paths)) return;
+  const TrainResult run = train(testing::tiny_run(paths, dir.file("run"), 12, 2), nullptr);
+  std::map<std::string, EvalResult> by;
+  for (const std::string subset : {"train", "val", "all"}) {
+    EvalOptions e;
+    e.weights = run.last_checkpoint;
+    e.subset = subset;
+    e.sigmas = {0.05};
+    e.out_dir = dir.file("eval_" + subset);
+    e.figure_slices = 0;
+    e.device = "cpu";
+    by[subset] = evaluate(e, nullptr);
+    const auto j = nlohmann::json::parse(std::ifstream(e.out_dir + "/metrics.json"));
+    CHECK(j["subset"] == subset);
+  }
+  const EvalResult &t = by["train"], &v = by["val"], &a = by["all"];
+  REQUIRE(t.slices > 0);
+  REQUIRE(v.slices > 0);
+  CHECK(t.slices + v.slices == a.slices);
+  CHECK(double(v.slices) / double(a.slices) == doctest::Approx(0.2).epsilon(0.1));  // the default 80/20 split
+  // Inference mode reconstructs each slice alone, so the clean MSE over all slices is the slice-weighted
+  // mean of the two sides' (the noisy ones differ: the noise is drawn over the evaluated array).
+  auto mse = [](double psnr) { return std::pow(10.0, -psnr / 10); };
+  CHECK(mse(a.psnr) * double(a.slices) ==
+        doctest::Approx(mse(t.psnr) * double(t.slices) + mse(v.psnr) * double(v.slices)).epsilon(1e-6));
+
+  EvalOptions bad;
+  bad.weights = run.last_checkpoint;
+  bad.subset = "training";
+  bad.out_dir = dir.file("eval_bad");
+  CHECK_THROWS_WITH_AS(evaluate(bad, nullptr), doctest::Contains("--subset must be 'val', 'train' or 'all', not 'training'"),
+                       std::invalid_argument);
+  CHECK_FALSE(fs::exists(bad.out_dir));
 }
 
 TEST_CASE("figure titles are shortened in the middle, and passed to gnuplot verbatim") {
