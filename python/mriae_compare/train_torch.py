@@ -1,6 +1,6 @@
 """The same training run as `mriae train`, in PyTorch: from the run's starting state (RUN/initial.safetensors),
-on its slices and split (`mriae slices`), with its batches (the shuffled order of every epoch and the noise of
---train-noise, redrawn here from mriae's seeded SplitMix64 streams), its schedule (epochs, batch, RMSprop's
+on its slices and split (`mriae slices`), with its batches (the shuffled order of every epoch, the windows of
+--crop and the noise of --train-noise, redrawn here from mriae's seeded SplitMix64 streams), its schedule (epochs, batch, RMSprop's
 lr, rho 0.9, eps 1e-7, the constant or cosine lr) and Keras 2.2's batchnorm. It writes a weights-only mriae
 checkpoint of the epoch with the lowest validation loss, so `mriae evaluate --weights OUT/best.safetensors`
 scores both engines with the same code.
@@ -72,27 +72,56 @@ def batch_noise_seed(seed, epoch, batch):
     return mix(s, batch)
 
 
+def uniform_below(rng, n):
+    """io/permutation.cpp: unbiased, skipping the 2^64 mod n lowest draws."""
+    threshold = ((1 << 64) - n) % n
+    while True:
+        r = rng.next_u64()
+        if r >= threshold:
+            return r % n
+
+
+def crop_window(seed, epoch, position, height, width, size):
+    """io/crop.cpp: the (top, left) of the size x size window at `position` of `epoch`."""
+    def mix(state, value):
+        return Rng(state ^ (value & MASK)).next_u64()
+    s = mix(seed, 0x63726F70)
+    s = mix(s, epoch)
+    rng = Rng(mix(s, position))
+    top = uniform_below(rng, height - size + 1)
+    return top, uniform_below(rng, width - size + 1)
+
+
 def epoch_order(indices, seed, epoch):
     """io/batch_loader.cpp's epoch_order: Fisher-Yates with io/permutation.cpp's unbiased uniform_below."""
     rng = Rng(((Rng(seed ^ 0x6A09E667F3BCC909).next_u64()) + epoch) & MASK)
     v = list(indices)
     for i in range(len(v), 1, -1):
-        threshold = ((1 << 64) - i) % i
-        while True:
-            r = rng.next_u64()
-            if r >= threshold:
-                break
-        j = r % i
+        j = uniform_below(rng, i)
         v[i - 1], v[j] = v[j], v[i - 1]
     return v
 
 
-def noisy(slices, idx, sigma, seed, epoch, batch_size, first_position):
-    """apps/input_noise.cpp's noisy_batch: slice at position p takes batch p // B's stream from (p % B) * H * W,
-    added in float32 as there (the model's dtype comes after)."""
-    x = slices[idx].astype(np.float32)
+def windows(slices, idx, seed, epoch, first_position, crop):
+    """The batch's inputs before noise: whole slices, or with crop > 0 the window io/crop.cpp draws for each
+    position (io/batch_loader.cpp: position first_position + i of the epoch)."""
+    if not crop:
+        return slices[idx].astype(np.float32)
+    h, w = slices.shape[2], slices.shape[3]
+    out = np.empty((len(idx), 1, crop, crop), dtype=np.float32)
+    for i, n in enumerate(idx):
+        top, left = crop_window(seed, epoch, first_position + i, h, w, crop)
+        out[i] = slices[n, :, top:top + crop, left:left + crop]
+    return out
+
+
+def noisy(x, sigma, seed, epoch, batch_size, first_position):
+    """apps/input_noise.cpp's noisy_batch: the input at position p takes batch p // B's stream from
+    (p % B) * H * W (H x W the input's, a window's with --crop), added in float32 as there (the model's dtype
+    comes after)."""
+    x = x.copy()
     plane = x.shape[2] * x.shape[3]
-    for i in range(len(idx)):
+    for i in range(x.shape[0]):
         p = first_position + i
         z = normals(batch_noise_seed(seed, epoch, p // batch_size), (p % batch_size) * plane, plane)
         x[i, 0] += (sigma * z).astype(np.float32).reshape(x.shape[2:])
@@ -136,10 +165,6 @@ def main(argv=None):
         print(f"train_torch: {a.slices}: not the slices of this run (mriae slices --weights {a.initial})",
               file=sys.stderr)
         return 1
-    if meta.get("train.crop", "0") != "0":
-        print(f"train_torch: {a.initial}: the run trains on random crops (--crop {meta['train.crop']}), which this "
-              "retraining does not reproduce yet", file=sys.stderr)
-        return 1
     torch.set_num_threads(a.threads)
     dt = torch.float64 if meta.get("dtype") == "float64" else torch.float32
     npdt = np.float64 if dt == torch.float64 else np.float32
@@ -151,7 +176,14 @@ def main(argv=None):
     seed = int(meta["data.seed"]) if a.order_seed is None else a.order_seed
     slices = data["slices"].astype(np.float32)  # as mriae holds them; the model's dtype comes at the input
     train_idx, val_idx = [int(i) for i in data["train"]], [int(i) for i in data["validation"]]
-    steps_per_epoch = -(-len(train_idx) // batch)
+    crop, per_slice = int(meta.get("train.crop", "0")), int(meta.get("train.crops_per_slice", "0"))
+    if crop and not 0 < crop <= min(slices.shape[2], slices.shape[3]):
+        print(f"train_torch: {a.initial}: --crop {crop} does not fit the {slices.shape[2]}x{slices.shape[3]} slices "
+              f"of {a.slices}", file=sys.stderr)
+        return 1
+    # apps/trainer.cpp: an epoch's samples are the training slices, crops_per_slice times over with --crop.
+    samples = train_idx * (max(1, per_slice) if crop else 1)
+    steps_per_epoch = -(-len(samples) // batch)
     total = epochs * steps_per_epoch
     momentum, bn_eps = 0.99, 1e-3
 
@@ -193,7 +225,7 @@ def main(argv=None):
     val_batches = []
     for b0 in range(0, len(val_idx), batch):
         idx = val_idx[b0:b0 + batch]
-        x = noisy(slices, idx, sigma, seed, VALIDATION_EPOCH, batch, b0) if sigma > 0 else slices[idx]
+        x = noisy(slices[idx], sigma, seed, VALIDATION_EPOCH, batch, b0) if sigma > 0 else slices[idx]
         val_batches.append((torch.tensor(x, dtype=dt), torch.tensor(slices[idx], dtype=dt)))
 
     def checkpoint(path, epochs_done):
@@ -213,17 +245,19 @@ def main(argv=None):
     os.makedirs(a.out, exist_ok=True)
     history = ["epoch,loss,val_loss,seconds"]
     best = math.inf
-    print(f"train_torch: {len(train_idx)} training, {len(val_idx)} validation slices of {slices.shape[2]}x"
+    crops = f" ({per_slice} {crop}x{crop} crops of each an epoch)" if crop else ""
+    print(f"train_torch: {len(train_idx)} training{crops}, {len(val_idx)} validation slices of {slices.shape[2]}x"
           f"{slices.shape[3]}; {epochs} epochs at batch {batch}, lr {lr:g} ({kind}), noise {sigma:g}, "
           f"order seed {seed}, {a.threads} threads, PyTorch {torch.__version__}", flush=True)
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        order = epoch_order(train_idx, seed, epoch)
+        order = epoch_order(samples, seed, epoch)
         loss_sum, n = 0.0, 0
         for b in range(steps_per_epoch):
             idx = order[b * batch:(b + 1) * batch]
-            target = torch.tensor(slices[idx], dtype=dt)
-            x = torch.tensor(noisy(slices, idx, sigma, seed, epoch, batch, b * batch), dtype=dt) if sigma > 0 else target
+            clean = windows(slices, idx, seed, epoch, b * batch, crop)
+            target = torch.tensor(clean, dtype=dt)
+            x = torch.tensor(noisy(clean, sigma, seed, epoch, batch, b * batch), dtype=dt) if sigma > 0 else target
             for g in opt.param_groups:
                 g["lr"] = lr_at(epoch * steps_per_epoch + b, total, lr, kind, floor)
             opt.zero_grad(set_to_none=True)
