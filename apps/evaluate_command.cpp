@@ -18,7 +18,8 @@ void add_evaluate_command(CLI::App& app) {
   cmd->add_option("--weights", opt->weights, "Checkpoint written by mriae train, or Keras HDF5 weights")->required();
   add_keras_pipeline_options(cmd, opt->keras);
   cmd->add_option("--data", *inputs, "NIfTI files or folders (default: the data the run trained on)");
-  cmd->add_option("--subset", opt->subset, "Slices to evaluate: 'val' (the run's validation split), 'train' (its training split) or 'all'")
+  cmd->add_option("--subset", opt->subset,
+                  "Slices to evaluate: 'val' (the run's validation split), 'train' (its training split) or 'all'")
       ->capture_default_str();
   cmd->add_option("--sigma", opt->sigmas, "Noise levels (several: a sweep with a PSNR-against-sigma plot)")
       ->delimiter(',')

@@ -273,7 +273,8 @@ EvalResult evaluate(const EvalOptions& options, std::FILE* console) {
   });
   if (console)
     std::fprintf(console, "%lld%s slices (%lldx%lld): PSNR %.2f dB, SSIM %.4f\n", (long long)n,
-                 options.subset == "all" ? "" : options.subset == "val" ? " validation" : " training", (long long)h, (long long)w, r.psnr, r.ssim);
+                 options.subset == "all" ? "" : options.subset == "val" ? " validation" : " training", (long long)h,
+                 (long long)w, r.psnr, r.ssim);
 
   std::vector<float> first_noisy, first_rec_noisy;
   double figure_sigma = 0;

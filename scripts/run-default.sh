@@ -67,8 +67,8 @@ mriae=build/default/apps/mriae
 
 "$mriae" info "${train_data[@]}" "${held_out[@]}"
 "$mriae" train --data "${train_data[@]}" --split slices --central "$central" \
-  --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --lr-schedule "$schedule" "${crop_args[@]}" \
-  --device "$device" --out "$out/train" \
+  --voxel "$voxel" --train-noise 0.03 --epochs "$epochs" --batch "$batch" --lr-schedule "$schedule" \
+  "${crop_args[@]}" --device "$device" --out "$out/train" \
   --log "$out/train/train.log"
 sigmas=0.03,0,0.01,0.02,0.05,0.1
 echo "run-default: the tutorial's protocol (validation slices of the training subjects)"

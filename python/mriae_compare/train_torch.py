@@ -1,9 +1,9 @@
 """The same training run as `mriae train`, in PyTorch: from the run's starting state (RUN/initial.safetensors),
 on its slices and split (`mriae slices`), with its batches (the shuffled order of every epoch, the windows of
---crop and the noise of --train-noise, redrawn here from mriae's seeded SplitMix64 streams), its schedule (epochs, batch, RMSprop's
-lr, rho 0.9, eps 1e-7, the constant or cosine lr) and Keras 2.2's batchnorm. It writes a weights-only mriae
-checkpoint of the epoch with the lowest validation loss, so `mriae evaluate --weights OUT/best.safetensors`
-scores both engines with the same code.
+--crop and the noise of --train-noise, redrawn here from mriae's seeded SplitMix64 streams), its schedule
+(epochs, batch, RMSprop's lr, rho 0.9, eps 1e-7, the constant or cosine lr) and Keras 2.2's batchnorm. It
+writes a weights-only mriae checkpoint of the epoch with the lowest validation loss, so `mriae evaluate
+--weights OUT/best.safetensors` scores both engines with the same code.
 
     mriae slices --weights RUN/initial.safetensors --out slices.safetensors
     python3 -m mriae_compare.train_torch RUN/initial.safetensors slices.safetensors --out TORCH_RUN
