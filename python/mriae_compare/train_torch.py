@@ -63,10 +63,13 @@ def normals(seed, first_value, n):
     return np.sqrt(-2.0 * np.log(1.0 - u[:, 0])) * np.cos(6.283185307179586 * u[:, 1])
 
 
+def mix(state, value):
+    """One component mixed into a stream seed, as apps/input_noise.cpp and io/crop.cpp do: a SplitMix64 step."""
+    return Rng(state ^ (value & MASK)).next_u64()
+
+
 def batch_noise_seed(seed, epoch, batch):
     """apps/input_noise.cpp."""
-    def mix(state, value):
-        return Rng(state ^ (value & MASK)).next_u64()
     s = mix(seed, 0x6E6F697365)
     s = mix(s, epoch)
     return mix(s, batch)
@@ -83,8 +86,6 @@ def uniform_below(rng, n):
 
 def crop_window(seed, epoch, position, height, width, size):
     """io/crop.cpp: the (top, left) of the size x size window at `position` of `epoch`."""
-    def mix(state, value):
-        return Rng(state ^ (value & MASK)).next_u64()
     s = mix(seed, 0x63726F70)
     s = mix(s, epoch)
     rng = Rng(mix(s, position))
@@ -106,7 +107,7 @@ def windows(slices, idx, seed, epoch, first_position, crop):
     """The batch's inputs before noise: whole slices, or with crop > 0 the window io/crop.cpp draws for each
     position (io/batch_loader.cpp: position first_position + i of the epoch)."""
     if not crop:
-        return slices[idx].astype(np.float32)
+        return slices[idx]  # a copy (indexed by a list), float32 as main() converts them
     h, w = slices.shape[2], slices.shape[3]
     out = np.empty((len(idx), 1, crop, crop), dtype=np.float32)
     for i, n in enumerate(idx):
