@@ -2,6 +2,7 @@
 
 #include "engine/collectives.h"
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 
@@ -73,9 +74,19 @@ bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requ
 
 namespace {
 
+// The inference batchnorm that a CPU convolution runs on its output as it goes (conv_relu_batchnorm).
+struct BatchNormEval {
+  const Var& gamma;
+  const Var& beta;
+  const BatchNormState& state;
+  double eps;
+};
+
 // add_bias false: y = conv(x, w) without b, whose gradient is still b's (dL/db = the channel sums of dy):
 // the caller adds b where it reads y (conv_relu_batchnorm). y must not be seen by anyone else.
-Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool add_bias) {
+// bn (CPU only, or null): y = the inference batchnorm of relu(conv(x, w) + b) instead, in one pass.
+Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool add_bias,
+                   const BatchNormEval* bn = nullptr) {
   const NchwDims xd = dims_of(x.value(), "conv2d3x3");
   same_device("conv2d3x3", x, w);
   same_device("conv2d3x3", x, b);
@@ -96,8 +107,12 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
     cpu_scalar(dt, [&](auto s) {
       using T = typename decltype(s)::type;
       Tensor scratch = Tensor::empty({cpu::conv3x3_forward_scratch_elems(xd, k)}, Device::CPU, dt);
-      cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), add_bias ? b.value().data<T>() : nullptr, y.data<T>(), xd, k,
-                           scratch.data<T>());
+      cpu::ReluBatchnormEval<T> epi{};
+      if (bn)
+        epi = {bn->gamma.value().data<T>(), bn->beta.value().data<T>(), bn->state.moving_mean.data<T>(),
+               bn->state.moving_var.data<T>(), T(bn->eps)};
+      cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), add_bias ? b.value().data<T>() : nullptr,
+                           y.data<T>(), xd, k, scratch.data<T>(), false, bn ? &epi : nullptr);
     });
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
@@ -260,24 +275,37 @@ BatchNormState BatchNormState::create(int64_t channels, Device device, DType dty
 
 namespace {
 
+// The parameters and statistics of a batchnorm over `channels` channels of x fit x.
+void check_batchnorm(int64_t channels, const Var& x, const Var& gamma, const Var& beta, const BatchNormState& state) {
+  same_device("batchnorm", x, gamma);
+  same_device("batchnorm", x, beta);
+  const Shape cs{channels};
+  if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
+    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(channels) + " channels");
+  if (state.moving_mean.device() != x.device())
+    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
+                                device_name(state.moving_mean.device()) + " but the input on " +
+                                device_name(x.device()));
+  if (state.moving_mean.dtype() != x.dtype())
+    throw std::invalid_argument(std::string("batchnorm: ") + dtype_name(state.moving_mean.dtype()) +
+                                " moving statistics for a " + dtype_name(x.dtype()) + " input");
+}
+
+void check_no_gradients_in_inference(Tape* tape, std::initializer_list<const Var*> vars) {
+  for (const Var* v : vars)
+    if (needs_grad(tape, *v))
+      throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
+}
+
 // relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm). xbias
 // (undefined: none, GPU only): a per-channel bias added to x as it is read, forward and backward alike.
 Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, BatchNormState& state,
                    bool training, const BatchNormOptions& opt, bool relu_input, const Tensor& xbias = Tensor()) {
   const NchwDims xd = dims_of(x.value(), "batchnorm");
-  same_device("batchnorm", x, gamma);
-  same_device("batchnorm", x, beta);
+  check_batchnorm(xd.c, x, gamma, beta, state);
   const Shape cs{xd.c};
-  if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
-    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(xd.c) + " channels");
   const Device dev = x.device();
-  if (state.moving_mean.device() != dev)
-    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
-                                device_name(state.moving_mean.device()) + " but the input on " + device_name(dev));
   const DType dt = x.dtype();
-  if (state.moving_mean.dtype() != dt)
-    throw std::invalid_argument(std::string("batchnorm: ") + dtype_name(state.moving_mean.dtype()) +
-                                " moving statistics for a " + dtype_name(dt) + " input");
   const bool gpu = dev == Device::CUDA;
   const float* xb = xbias.defined() ? xbias.data() : nullptr;
   if (xb && !gpu) throw std::logic_error("batchnorm: a folded input bias is a GPU path only");
@@ -291,8 +319,7 @@ Var batchnorm_impl(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
   }
   Tensor y = Tensor::empty(x.shape(), dev, dt);
   if (!training) {
-    if (needs_grad(tape, x) || needs_grad(tape, gamma) || needs_grad(tape, beta))
-      throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
+    check_no_gradients_in_inference(tape, {&x, &gamma, &beta});
     if (gpu)
       ON_CUDA("batchnorm", (relu_input ? cuda::batchnorm_forward_eval<true> : cuda::batchnorm_forward_eval<false>)(
                                x.value().data(), gamma.value().data(), beta.value().data(), state.moving_mean.data(),
@@ -396,9 +423,18 @@ Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
 
 Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
                         BatchNormState& state, bool training, const BatchNormOptions& opt) {
-  // The CPU convolution adds its bias inside its own accumulation, for free: nothing to fold there.
-  if (x.device() != Device::CUDA)
-    return relu_batchnorm(tape, conv2d3x3(tape, x, w, b), gamma, beta, state, training, opt);
+  if (x.device() != Device::CUDA) {
+    // The CPU convolution adds its bias inside its own accumulation, for free: nothing to fold there.
+    if (training) return relu_batchnorm(tape, conv2d3x3(tape, x, w, b), gamma, beta, state, training, opt);
+    // In inference the batchnorm is a per-element epilogue of the convolution, run while its output is in
+    // cache: one pass over memory instead of two.
+    check_no_gradients_in_inference(tape, {&x, &w, &b, &gamma, &beta});
+    if (w.shape().size() != 4)
+      throw std::invalid_argument("conv2d3x3: weight shape " + shape_str(w.shape()) + " is not [K, C, 3, 3]");
+    check_batchnorm(w.shape()[0], x, gamma, beta, state);
+    const BatchNormEval bn{gamma, beta, state, opt.eps};
+    return conv2d3x3_impl(nullptr, x, w, b, true, &bn);
+  }
   // cuDNN adds a bias in a pass of its own over the output (cudnnAddTensor). The batchnorm reads that output
   // anyway, forward and backward, so it adds b there instead. The stored pre-activation is bias-free, which
   // is all the backward needs: batchnorm adds b again when it reads it, and the convolution's backward reads

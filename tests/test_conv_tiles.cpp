@@ -1,6 +1,6 @@
 // The float32 convolution's register tiles: the AVX-512-sized generic tiles ("wide") and the narrow ones (AVX2
-// intrinsics where the processor has AVX2 and FMA, generic code elsewhere; for one output channel, the row
-// kernel against AVX2 tiles of 4 rows) are chosen by the processor, and
+// intrinsics where the processor has AVX2 and FMA, generic code elsewhere; for one output channel, AVX-512
+// intrinsics against AVX2 ones) are chosen by the processor, and
 // MRIAE_CPU_TILES forces either, so one machine runs both. They must give the same bits (their sums run in one
 // order, one multiply-add per term) wherever both vector clones use fused multiply-adds, and both must agree
 // with a float64 direct convolution, on shapes whose channel counts, widths and heights leave every tail of
@@ -106,10 +106,12 @@ TEST_CASE("the wide and the narrow convolution tiles give the same float32 bits,
   };
   // 33 and 48 output channels: a partial block of 32 and of 16 lanes; widths 7, 13 and 25: partial tiles of 3,
   // 6 and 11 pixels; 19 rows: several bands with a short last one; 17 and 40 input channels: odd channel
-  // pairs and a partial chunk of channels. One output channel (the model's last layer): the row kernel
-  // against the AVX2 one-channel tiles of 4 rows by 16 columns, here with 9 rows and 21 columns.
+  // pairs and a partial chunk of channels. One output channel (the model's last layer): the AVX-512 tiles of
+  // 4 rows by 32 columns against the AVX2 ones of 4 rows by 16 (the generic row kernel where the processor has
+  // neither), here with 9 and 19 rows (bands of 8 and a short one: tiles of 4 rows and single rows) and 21 and
+  // 37 columns (partial tiles of 32 and 16).
   for (Case cs : {Case{{2, 17, 19, 13}, 33}, Case{{1, 40, 9, 25}, 48}, Case{{3, 16, 5, 7}, 16},
-                  Case{{1, 32, 12, 24}, 64}, Case{{2, 20, 9, 21}, 1}}) {
+                  Case{{1, 32, 12, 24}, 64}, Case{{2, 20, 9, 21}, 1}, Case{{1, 3, 19, 37}, 1}}) {
     const NchwDims d = cs.d;
     const int k = cs.k;
     CAPTURE(d.c);

@@ -1,6 +1,12 @@
 // Op-level behaviour of the engine (autograd wiring, fusion) on the CPU.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
 #include "engine/ops.h"
 #include "engine/random.h"
 
@@ -71,4 +77,74 @@ TEST_CASE("a variable used twice accumulates both gradients") {
   tape.backward(loss);
   const auto g = x.grad().to_vector(), v = xv.to_vector();
   for (size_t i = 0; i < v.size(); ++i) CHECK(g[i] == doctest::Approx(2.0 * v[i] / 6.0).epsilon(1e-6));
+}
+
+TEST_CASE("in inference, the CPU's fused convolution + ReLU + batchnorm gives the bits of the three ops in turn") {
+  // The fused op normalises each stretch of the convolution's output inside the convolution kernel. Shapes:
+  // the channel-blocked kernels (16 -> 40 channels, a partial block of 32 lanes; 19 rows: bands of 8 with a
+  // short last one), the row kernels (1 -> 24, the model's first layer) and the one-channel kernel (12 -> 1,
+  // the last layer's shape, 37 columns: a partial tile of 32 and of 16), each with the wide and the narrow
+  // register tiles, in float32 and float64.
+  struct Case {
+    Shape x;
+    int64_t k;
+  };
+  for (const Case& cs : {Case{{2, 16, 19, 13}, 40}, Case{{3, 1, 9, 21}, 24}, Case{{2, 12, 11, 37}, 1}}) {
+    for (const char* tiles : {"wide", "narrow"}) {
+      for (DType dt : {DType::Float32, DType::Float64}) {
+        CAPTURE(cs.k);
+        CAPTURE(tiles);
+        CAPTURE(dtype_name(dt));
+        REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
+        const int64_t c = cs.x[1], k = cs.k;
+        const Var x(random_tensor(cs.x, 11).to(dt)), w(random_tensor({k, c, 3, 3}, 12, -0.5, 0.5).to(dt), true),
+            b(random_tensor({k}, 13, -0.2, 0.2).to(dt), true), gamma(random_tensor({k}, 14, 0.5, 1.5).to(dt), true),
+            beta(random_tensor({k}, 15).to(dt), true);
+        BatchNormState st = BatchNormState::create(k, Device::CPU, dt);
+        st.moving_mean = random_tensor({k}, 16, -0.3, 0.3).to(dt);
+        st.moving_var = random_tensor({k}, 17, 0.05, 2.0).to(dt);
+        const BatchNormOptions opt;
+        const Tensor fused = conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt).value();
+        const Tensor conv = conv2d3x3(nullptr, x, w, b).value();
+        const Tensor apart = relu_batchnorm(nullptr, Var(conv), gamma, beta, st, false, opt).value();
+        unsetenv("MRIAE_CPU_TILES");
+        REQUIRE(fused.shape() == apart.shape());
+        const std::vector<double> f = fused.to(DType::Float64).to_vector<double>(),
+                                  a = apart.to(DType::Float64).to_vector<double>(),
+                                  z = conv.to(DType::Float64).to_vector<double>();
+        size_t differ = 0, relu_zeroed = 0;
+        for (size_t i = 0; i < f.size(); ++i) {
+          differ += std::memcmp(&f[i], &a[i], sizeof(double)) != 0;
+          relu_zeroed += z[i] <= 0;
+        }
+        CHECK(differ == 0);
+        CHECK(relu_zeroed > 0);  // the ReLU had something to do
+        // And against the definition, from the convolution's own output.
+        const std::vector<double> g = gamma.value().to(DType::Float64).to_vector<double>(),
+                                  be = beta.value().to(DType::Float64).to_vector<double>(),
+                                  mu = st.moving_mean.to(DType::Float64).to_vector<double>(),
+                                  var = st.moving_var.to(DType::Float64).to_vector<double>();
+        const int64_t plane = cs.x[2] * cs.x[3];
+        double worst = 0;
+        for (size_t i = 0; i < f.size(); ++i) {
+          const size_t ch = size_t(int64_t(i) / plane % k);
+          const double want = (std::max(z[i], 0.0) - mu[ch]) / std::sqrt(var[ch] + opt.eps) * g[ch] + be[ch];
+          worst = std::max(worst, std::abs(f[i] - want));
+        }
+        CHECK(worst < (dt == DType::Float32 ? 1e-5 : 1e-12));
+      }
+    }
+  }
+}
+
+TEST_CASE("the fused inference block refuses a tape that wants gradients, and mismatched batchnorm tensors") {
+  const Var x(random_tensor({1, 2, 4, 4}, 1)), w(random_tensor({16, 2, 3, 3}, 2), true), b(random_tensor({16}, 3), true);
+  const Var gamma(random_tensor({16}, 4)), beta(random_tensor({16}, 5));
+  BatchNormState st = BatchNormState::create(16, Device::CPU);
+  Tape tape;
+  CHECK_THROWS_WITH_AS(conv_relu_batchnorm(&tape, x, w, b, gamma, beta, st, false, BatchNormOptions{}),
+                       doctest::Contains("inference mode is for evaluation only"), std::invalid_argument);
+  BatchNormState wrong = BatchNormState::create(8, Device::CPU);
+  CHECK_THROWS_WITH_AS(conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, wrong, false, BatchNormOptions{}),
+                       doctest::Contains("do not match 16 channels"), std::invalid_argument);
 }

@@ -163,6 +163,15 @@ MRIAE_CPU_CLONES int64_t batchnorm_forward_train(const T* x, const T* gamma, con
   return int64_t(m);
 }
 
+namespace bn_detail {
+// q[0..len) = the inference batchnorm of p (or of relu(p)) for one channel. q may be p.
+template <typename T, bool kReluInput>
+__attribute__((always_inline)) inline void eval_normalise(const T* p, T* q, int64_t len, T xb, T mu, T is, T g, T b) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) q[i] = hd::bn_forward(hd::bn_input<kReluInput>(p[i] + xb), mu, is, g, b);
+}
+}  // namespace bn_detail
+
 // Inference mode: normalises with the given (moving) mean and variance.
 template <typename T, bool kReluInput = false>
 MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T* beta, const T* mean, const T* var, T* y,
@@ -172,11 +181,33 @@ MRIAE_CPU_CLONES void batchnorm_forward_eval(const T* x, const T* gamma, const T
   for (int c = 0; c < d.c; ++c) {
     const T is = hd::bn_invstd(var[c], eps), mu = mean[c], g = gamma[c], b = beta[c], xb = xbias ? xbias[c] : T(0);
     for (int n = 0; n < d.n; ++n) {
-      const T* p = x + (int64_t(n) * d.c + c) * hw;
-      T* q = y + (int64_t(n) * d.c + c) * hw;
-#pragma omp simd
-      for (int64_t i = 0; i < hw; ++i) q[i] = hd::bn_forward(hd::bn_input<kReluInput>(p[i] + xb), mu, is, g, b);
+      const int64_t off = (int64_t(n) * d.c + c) * hw;
+      bn_detail::eval_normalise<T, kReluInput>(x + off, y + off, hw, xb, mu, is, g, b);
     }
+  }
+}
+
+// The inference batchnorm of relu(y) as the epilogue of the convolution that writes y (the model's blocks in
+// inference): the convolution hands it each stretch of its output while that is still in cache, instead of
+// a separate pass reading the whole output back from memory. It computes what batchnorm_forward_eval<T, true>
+// computes from the same y, element for element (and adds the same +0 for the absent bias): the same bits.
+template <typename T> struct ReluBatchnormEval {
+  const T* gamma;
+  const T* beta;
+  const T* mean;
+  const T* var;
+  T eps;
+};
+
+// y[a * channel_stride + i] for a < channels and i < len, the stretches of channels c0, c0 + 1, ..., in place.
+// Cloned without contraction, as batchnorm_forward_eval is: its callers, the convolutions, contract theirs.
+template <typename T>
+MRIAE_CPU_CLONES void relu_batchnorm_eval_inplace(T* y, int64_t channel_stride, int64_t len, int c0, int channels,
+                                                  const ReluBatchnormEval<T>& e) {
+  for (int a = 0; a < channels; ++a) {
+    const int c = c0 + a;
+    bn_detail::eval_normalise<T, true>(y + a * channel_stride, y + a * channel_stride, len, T(0), e.mean[c],
+                                       hd::bn_invstd(e.var[c], e.eps), e.gamma[c], e.beta[c]);
   }
 }
 

@@ -12,11 +12,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <stdexcept>
 #include <type_traits>
 
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_blocked.h"
 #include "kernels/cpu/conv2d_layout.h"
+#include "kernels/cpu/conv2d_one_channel.h"
 #include "kernels/cpu/conv2d_rows.h"
 
 namespace mriae::cpu {
@@ -51,19 +53,18 @@ template <typename T> MRIAE_CPU_CLONES void bias_grad(const T* dy, T* db, const 
 // Elements of the band buffers of forward_blocked_banded, one per OpenMP thread.
 inline int64_t forward_bands_elems(const NchwDims& d) { return int64_t(omp_get_max_threads()) * forward_band_elems(d); }
 
-// y = (or +=) conv(x) + b. The blocked kernels pad x band by band in cache (in `bands`); the row kernels read a
-// padded copy of the whole input, which they make in xp.
+// y = (or +=) conv(x) + b, then epi (or null) on y. The blocked and the one-channel kernels pad x band by band
+// in cache (in `bands`); the row kernels read a padded copy of the whole input, which they make in xp.
 template <typename T>
 void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, const NchwDims& d, int k, const Padded& p,
-                 T* wb, bool flip, bool accumulate) {
+                 T* wb, bool flip, bool accumulate, const ReluBatchnormEval<T>* epi = nullptr) {
   // flip: w is the forward kernel [K, C, 3, 3] of a layer whose input gradient this is; d.c is then that
   // layer's K and k its C.
   if (use_blocked(d.c, k)) {
     block_weights(w, wb, flip ? d.c : k, flip ? k : d.c, flip);
-    forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands);
+    forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands, epi);
     return;
   }
-  pad(x, xp, d, p);
   const T* wk = w;
   if (flip) {
     for (int o = 0; o < d.c; ++o)
@@ -71,14 +72,12 @@ void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, cons
         for (int t = 0; t < 9; ++t) wb[(int64_t(c) * d.c + o) * 9 + (8 - t)] = w[(int64_t(o) * k + c) * 9 + t];
     wk = wb;
   }
-#ifdef MRIAE_CPU_HAVE_AVX2_TILES
-  if constexpr (std::is_same_v<T, float>)
-    if (k == 1 && avx2_tiles<T>(wide_tiles())) {
-      forward_one_channel_avx2(xp, wk, b, y, d, p, accumulate);
-      return;
-    }
-#endif
-  forward_rows(xp, wk, b, y, d, k, p, accumulate);
+  if (k == 1) {
+    forward_one_channel_banded(x, wk, b, y, d, accumulate, bands, epi);
+    return;
+  }
+  pad(x, xp, d, p);
+  forward_rows(xp, wk, b, y, d, k, p, accumulate, epi);
 }
 }  // namespace conv_detail
 
@@ -109,16 +108,19 @@ inline int64_t conv3x3_scratch_elems(const NchwDims& x, int k) {
 }
 
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
-// Scratch: conv3x3_forward_scratch_elems(xd, k).
+// epi (or null; not with accumulate): the inference batchnorm of relu(y), in place, fused into the
+// convolution, which normalises each stretch of y while it is in cache; the same bits as the convolution
+// without it followed by batchnorm_forward_eval<T, true>. Scratch: conv3x3_forward_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const NchwDims& xd, int k, T* scratch,
-                     bool accumulate = false) {
+                     bool accumulate = false, const ReluBatchnormEval<T>* epi = nullptr) {
   using namespace conv_detail;
+  if (epi && accumulate) throw std::invalid_argument("conv3x3_forward: a batchnorm epilogue on an accumulated output");
   const Padded p(xd);
   T* xp = scratch;
   T* wb = xp + int64_t(xd.n) * xd.c * p.plane;
   T* bands = wb + conv3x3_blocked_weight_elems(xd, k);
-  forward_any(x, xp, bands, w, b, y, xd, k, p, wb, false, accumulate);
+  forward_any(x, xp, bands, w, b, y, xd, k, p, wb, false, accumulate, epi);
 }
 
 // Accumulates dx, dw and db (each may be null) from dy; with accumulate_dx = false, dx is overwritten instead.

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv2d_layout.h"
 
 #define MRIAE_TARGET_AVX2 __attribute__((target("arch=x86-64-v3")))
@@ -38,16 +39,17 @@ inline int64_t forward_avx2_partial_elems(const NchwDims& d) { return int64_t(ro
 
 // All forward tiles of one padded band of rows (see forward_blocked_band_tiles). The sums go to `partial`
 // between chunks of input channels and come back unchanged (a float stored is the float loaded), so they
-// round exactly as one pass over every channel would.
+// round exactly as one pass over every channel would. epi (or null) runs on each finished row of a block.
 MRIAE_TARGET_AVX2 inline void forward_band_avx2(const float* band, int64_t band_plane, int pitch, const float* wb,
                                                 const float* b, float* y, const NchwDims& d, int k, int n, int i0,
-                                                int rows, bool accumulate, float* partial) {
+                                                int rows, bool accumulate, float* partial,
+                                                const ReluBatchnormEval<float>* epi) {
   constexpr int L = kAvx2Lanes, P = kAvx2Pixels, V = L / 8;
   const int tbs = lane_blocks(k, L), jbs = round_up(d.w, P) / P;
   for (int tb = 0; tb < tbs; ++tb) {
     const int o0 = tb * L, lanes = std::min(L, k - o0);
     const float* wt = wb + int64_t(o0 / kOutLanes) * d.c * 9 * kOutLanes + o0 % kOutLanes;
-    for (int r = 0; r < rows; ++r)
+    for (int r = 0; r < rows; ++r) {
       for (int c0 = 0; c0 < d.c; c0 += kAvx2ChannelChunk) {
         const int c1 = std::min(d.c, c0 + kAvx2ChannelChunk);
         const bool first = c0 == 0, last = c1 == d.c;
@@ -94,6 +96,8 @@ MRIAE_TARGET_AVX2 inline void forward_band_avx2(const float* band, int64_t band_
           }
         }
       }
+      if (epi) relu_batchnorm_eval_inplace(y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w, d.plane(), d.w, o0, lanes, *epi);
+    }
   }
 }
 
@@ -157,11 +161,10 @@ MRIAE_TARGET_AVX2 inline void weight_grad_task_avx2(const float* band, int64_t b
   }
 }
 
-// The forward convolution to one output channel (the model's last layer, 32 -> 1) from the padded input xp:
-// a tile is R output rows by 16 columns, 2R accumulators, and each input row loaded feeds every output row
-// of the tile whose kernel covers it. The row kernel's one row by 32 columns had 4 accumulators, each one
-// FMA latency behind the last. Each output still sums over channels, then tap rows, then taps, in the row
-// kernel's order: the same bits.
+// The forward convolution to one output channel (the model's last layer, 32 -> 1) from a padded band of rows
+// (conv2d_one_channel.h): a tile is R output rows by 16 columns, 2R accumulators, and each input row loaded
+// feeds every output row of the tile whose kernel covers it. Each output sums over channels, then tap rows,
+// then taps, in the row kernel's order: the same bits.
 template <int R>
 MRIAE_TARGET_AVX2 __attribute__((always_inline)) inline void forward_one_channel_tile_avx2(
     const float* xn, const float* w, float bias, float* yn, const NchwDims& d, const Padded& p, int i0, int j0,
@@ -202,27 +205,6 @@ MRIAE_TARGET_AVX2 __attribute__((always_inline)) inline void forward_one_channel
     else
       for (int q = 0; q < jn; ++q) yr[q] = out[r][q] + bias;
   }
-}
-
-MRIAE_TARGET_AVX2 inline void forward_one_channel_avx2(const float* xp, const float* w, const float* b, float* y,
-                                                       const NchwDims& d, const Padded& p, bool accumulate) {
-  constexpr int R = 4;
-  const int row_blocks = (d.h + R - 1) / R, jbs = (d.w + 15) / 16;
-  const float bias = b ? b[0] : 0.0f;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int n = 0; n < d.n; ++n)
-    for (int rb = 0; rb < row_blocks; ++rb) {
-      const float* xn = xp + int64_t(n) * d.c * p.plane;
-      float* yn = y + int64_t(n) * d.plane();
-      const int i0 = rb * R;
-      for (int jb = 0; jb < jbs; ++jb) {
-        if (i0 + R <= d.h) {
-          forward_one_channel_tile_avx2<R>(xn, w, bias, yn, d, p, i0, jb * 16, accumulate);
-        } else {
-          for (int i = i0; i < d.h; ++i) forward_one_channel_tile_avx2<1>(xn, w, bias, yn, d, p, i, jb * 16, accumulate);
-        }
-      }
-    }
 }
 
 }  // namespace mriae::cpu::conv_detail

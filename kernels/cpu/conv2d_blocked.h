@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_avx2.h"
 #include "kernels/cpu/conv2d_layout.h"
@@ -60,23 +61,27 @@ __attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int
 }
 
 // Every tile of a band of rows of one image: blocks of L output channels, then rows, then blocks of P pixels,
-// so a block's weights (c_in * 9 * L values) stay in cache across the band.
+// so a block's weights (c_in * 9 * L values) stay in cache across the band. epi (or null): run on each row of
+// a block's channels once it is complete, while it is in L1.
 template <typename T, int L, int P>
 __attribute__((always_inline)) inline void forward_blocked_band_tiles(const T* band, int64_t band_plane, int pitch,
                                                                       const T* wb, const T* b, T* y, const NchwDims& d,
-                                                                      int k, int n, int i0, int rows, bool accumulate) {
+                                                                      int k, int n, int i0, int rows, bool accumulate,
+                                                                      const ReluBatchnormEval<T>* epi) {
   static_assert(kOutLanes % L == 0, "a tile's lanes lie inside one block of the weights");
   const int tbs = lane_blocks(k, L), jbs = round_up(d.w, P) / P;
   for (int tb = 0; tb < tbs; ++tb) {
     const int o0 = tb * L, lanes = std::min(L, k - o0);
     const T* wt = wb + int64_t(o0 / kOutLanes) * d.c * 9 * kOutLanes + o0 % kOutLanes;
-    for (int r = 0; r < rows; ++r)
+    for (int r = 0; r < rows; ++r) {
+      T* yr = y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w;
       for (int jb = 0; jb < jbs; ++jb) {
         const int j0 = jb * P;
         forward_blocked_tile<T, L, P>(band + int64_t(r) * pitch + j0, band_plane, pitch, wt, b ? b + o0 : nullptr,
-                                      y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w + j0, d.plane(), d.c, lanes,
-                                      std::min(P, d.w - j0), accumulate);
+                                      yr + j0, d.plane(), d.c, lanes, std::min(P, d.w - j0), accumulate);
       }
+      if (epi) relu_batchnorm_eval_inplace(yr, d.plane(), d.w, o0, lanes, *epi);
+    }
   }
 }
 
@@ -126,9 +131,10 @@ inline int64_t forward_band_elems(const NchwDims& d) {
   return elems;
 }
 
+// epi (or null, and only without accumulate): the inference batchnorm of relu(y), fused (ReluBatchnormEval).
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const T* b, T* y, const NchwDims& d, int k,
-                                                 bool accumulate, T* bands) {
+                                                 bool accumulate, T* bands, const ReluBatchnormEval<T>* epi) {
   const Padded p(d);
   const bool wide = wide_tiles();
   [[maybe_unused]] const bool avx2 = avx2_tiles<T>(wide);  // read once a call, not once a band
@@ -146,16 +152,16 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
         if constexpr (std::is_same_v<T, float>)
           if (avx2) {
             forward_band_avx2(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows, accumulate,
-                              band + d.c * band_plane);
+                              band + d.c * band_plane, epi);
             continue;
           }
 #endif
         if (wide)
           forward_blocked_band_tiles<T, kOutLanes, kPixelBlock>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows,
-                                                                accumulate);
+                                                                accumulate, epi);
         else
           forward_blocked_band_tiles<T, kNarrowLanes, kNarrowPixels>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0,
-                                                                     rows, accumulate);
+                                                                     rows, accumulate, epi);
       }
   }
 }

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_layout.h"
 
@@ -43,10 +44,11 @@ __attribute__((always_inline)) inline void forward_block(const T* xp, const T* w
   }
 }
 
+// epi (or null, and only without accumulate): the inference batchnorm of relu(y), run on each row of a block of
+// channels once it is complete.
 template <typename T>
-MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
-                                                                                T* y, const NchwDims& d, int k,
-                                                                                const Padded& p, bool accumulate) {
+MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b, T* y, const NchwDims& d, int k,
+                                       const Padded& p, bool accumulate, const ReluBatchnormEval<T>* epi = nullptr) {
   const int full = k / kRowOutBlock, blocks = full + (k % kRowOutBlock);
   const int jblocks = (d.w + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for collapse(3) schedule(static)
@@ -63,6 +65,11 @@ MRIAE_CPU_CLONES_FMA void forward_rows(const T* xp, const T* w, const T* b,
           else
             forward_block<T, 1>(xn, w, b, yn, d.c, p, full * kRowOutBlock + (ob - full), i, j0, jn, d.plane(), d.w,
                                 accumulate);
+        }
+        if (epi) {
+          const int o0 = ob < full ? ob * kRowOutBlock : full * kRowOutBlock + (ob - full);
+          relu_batchnorm_eval_inplace(yn + o0 * d.plane() + int64_t(i) * d.w, d.plane(), d.w, o0,
+                                      ob < full ? kRowOutBlock : 1, *epi);
         }
       }
 }
