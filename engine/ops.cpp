@@ -69,6 +69,11 @@ cuda::Conv3x3& cudnn_conv() { return Context::get().cuda().conv(); }
 #endif
 
 bool needs_grad(Tape* tape, const Var& v) { return tape && v.defined() && v.requires_grad(); }
+bool records_gradients(Tape* tape, std::initializer_list<const Var*> vars) {
+  for (const Var* v : vars)
+    if (needs_grad(tape, *v)) return true;
+  return false;
+}
 
 }  // namespace
 
@@ -85,9 +90,16 @@ struct BatchNormEval {
 // add_bias false: y = conv(x, w) without b, whose gradient is still b's (dL/db = the channel sums of dy):
 // the caller adds b where it reads y (conv_relu_batchnorm). y must not be seen by anyone else.
 // bn (CPU only, or null): y = the inference batchnorm of relu(conv(x, w) + b) instead, in one pass.
+// upsampled (CPU only, without gradients): the convolution of upsample2(x), made in cache.
 Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool add_bias,
-                   const BatchNormEval* bn = nullptr) {
-  const NchwDims xd = dims_of(x.value(), "conv2d3x3");
+                   const BatchNormEval* bn = nullptr, bool upsampled = false) {
+  NchwDims xd = dims_of(x.value(), "conv2d3x3");
+  if (upsampled) {
+    if (x.device() == Device::CUDA || records_gradients(tape, {&x, &w, &b}))
+      throw std::logic_error("conv2d3x3: the upsampled input is made in cache on the CPU in inference only");
+    xd.h *= 2;
+    xd.w *= 2;
+  }
   same_device("conv2d3x3", x, w);
   same_device("conv2d3x3", x, b);
   const Shape& ws = w.shape();
@@ -112,7 +124,7 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
         epi = {bn->gamma.value().data<T>(), bn->beta.value().data<T>(), bn->state.moving_mean.data<T>(),
                bn->state.moving_var.data<T>(), T(bn->eps)};
       cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), add_bias ? b.value().data<T>() : nullptr,
-                           y.data<T>(), xd, k, scratch.data<T>(), false, bn ? &epi : nullptr);
+                           y.data<T>(), xd, k, scratch.data<T>(), false, bn ? &epi : nullptr, upsampled);
     });
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
@@ -144,7 +156,12 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
 
 }  // namespace
 
-Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b) { return conv2d3x3_impl(tape, x, w, b, true); }
+Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b, ConvInput input) {
+  if (input == ConvInput::AsIs) return conv2d3x3_impl(tape, x, w, b, true);
+  if (x.device() != Device::CUDA && !records_gradients(tape, {&x, &w, &b}))
+    return conv2d3x3_impl(nullptr, x, w, b, true, nullptr, true);
+  return conv2d3x3_impl(tape, upsample2(tape, x), w, b, true);
+}
 
 Var relu(Tape* tape, const Var& x) {
   const bool gpu = x.device() == Device::CUDA;
@@ -292,9 +309,8 @@ void check_batchnorm(int64_t channels, const Var& x, const Var& gamma, const Var
 }
 
 void check_no_gradients_in_inference(Tape* tape, std::initializer_list<const Var*> vars) {
-  for (const Var* v : vars)
-    if (needs_grad(tape, *v))
-      throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
+  if (records_gradients(tape, vars))
+    throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
 }
 
 // relu_input: normalise relu(x) (the fused kernels give the same bits as relu, then batchnorm). xbias
@@ -422,10 +438,10 @@ Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
 }
 
 Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
-                        BatchNormState& state, bool training, const BatchNormOptions& opt) {
+                        BatchNormState& state, bool training, const BatchNormOptions& opt, ConvInput input) {
   if (x.device() != Device::CUDA) {
     // The CPU convolution adds its bias inside its own accumulation, for free: nothing to fold there.
-    if (training) return relu_batchnorm(tape, conv2d3x3(tape, x, w, b), gamma, beta, state, training, opt);
+    if (training) return relu_batchnorm(tape, conv2d3x3(tape, x, w, b, input), gamma, beta, state, training, opt);
     // In inference the batchnorm is a per-element epilogue of the convolution, run while its output is in
     // cache: one pass over memory instead of two.
     check_no_gradients_in_inference(tape, {&x, &w, &b, &gamma, &beta});
@@ -433,8 +449,10 @@ Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, co
       throw std::invalid_argument("conv2d3x3: weight shape " + shape_str(w.shape()) + " is not [K, C, 3, 3]");
     check_batchnorm(w.shape()[0], x, gamma, beta, state);
     const BatchNormEval bn{gamma, beta, state, opt.eps};
-    return conv2d3x3_impl(nullptr, x, w, b, true, &bn);
+    return conv2d3x3_impl(nullptr, x, w, b, true, &bn, input == ConvInput::Upsampled2);
   }
+  if (input == ConvInput::Upsampled2)
+    return conv_relu_batchnorm(tape, upsample2(tape, x), w, b, gamma, beta, state, training, opt);
   // cuDNN adds a bias in a pass of its own over the output (cudnnAddTensor). The batchnorm reads that output
   // anyway, forward and backward, so it adds b there instead. The stored pre-activation is bias-free, which
   // is all the backward needs: batchnorm adds b again when it reads it, and the convolution's backward reads

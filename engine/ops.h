@@ -8,8 +8,13 @@
 
 namespace mriae {
 
+// What a convolution reads: x itself, or upsample2(x). Where nothing needs a gradient (inference) the CPU makes
+// the upsampled input band by band in cache as the convolution pads it, instead of writing it out whole and
+// reading it back; elsewhere the two ops run in turn. The same values either way.
+enum class ConvInput { AsIs, Upsampled2 };
+
 // 3x3 convolution, stride 1, 'same' zero padding. x [N,C,H,W], w [K,C,3,3], b [K].
-Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b);
+Var conv2d3x3(Tape* tape, const Var& x, const Var& w, const Var& b, ConvInput input = ConvInput::AsIs);
 Var relu(Tape* tape, const Var& x);
 Var sigmoid(Tape* tape, const Var& x);
 // 2x2 max pooling, stride 2; the gradient goes to each window's first maximum in row-major order.
@@ -55,8 +60,11 @@ Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
 
 // relu_batchnorm(conv2d3x3(x, w, b)), the model's block. On the GPU the convolution's bias is added in the
 // batchnorm's reads of the convolution output instead of in a pass of its own; the values are the same bits.
+// In inference on the CPU the batchnorm runs as the convolution's epilogue, on each stretch of its output while
+// that is in cache.
 Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
-                        BatchNormState& state, bool training, const BatchNormOptions& opt);
+                        BatchNormState& state, bool training, const BatchNormOptions& opt,
+                        ConvInput input = ConvInput::AsIs);
 
 // mean((y - target)^2) over every element; a one-element result.
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target);

@@ -94,16 +94,22 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training, const LayerObs
   Var h = x;
   // Every conv but the last is followed by its ReLU and batchnorm, run as one op (conv_relu_batchnorm) so
   // that on the GPU the bias add happens in the batchnorm's reads; the conv waits here for its batchnorm.
+  // An upsampling waits for the conv after it, which reads it (ConvInput::Upsampled2): in inference on the CPU
+  // the upsampled tensor is then never written out whole.
   std::string pending_conv;
+  bool pending_upsample = false;
+  ConvInput pending_input = ConvInput::AsIs;
   for (auto& l : layers()) {
     const std::string i = std::to_string(l.index);
     switch (l.kind) {
       case LayerSpec::Conv:
+        pending_input = pending_upsample ? ConvInput::Upsampled2 : ConvInput::AsIs;
+        pending_upsample = false;
         if (l.index < kConvs) {
           pending_conv = i;
           break;
         }
-        h = conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias"));
+        h = conv2d3x3(tape, h, params_.at("conv" + i + ".weight"), params_.at("conv" + i + ".bias"), pending_input);
         if (observer) (*observer)("conv" + i, h);
         h = sigmoid(tape, h);
         if (observer) (*observer)("sigmoid", h);
@@ -119,20 +125,28 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training, const LayerObs
         } else {
           h = conv_relu_batchnorm(tape, h, params_.at("conv" + pending_conv + ".weight"),
                                   params_.at("conv" + pending_conv + ".bias"), params_.at("bn" + i + ".weight"),
-                                  params_.at("bn" + i + ".bias"), bn_[l.index - 1], training, config_.bn);
+                                  params_.at("bn" + i + ".bias"), bn_[l.index - 1], training, config_.bn,
+                                  pending_input);
         }
         pending_conv.clear();
         break;
       case LayerSpec::MaxPool:
+        if (pending_upsample) h = upsample2(tape, h);
+        pending_upsample = false;
         h = maxpool2(tape, h);
         if (observer) (*observer)("pool" + i, h);
         break;
       case LayerSpec::Upsample:
+        if (!observer) {
+          pending_upsample = true;
+          break;
+        }
         h = upsample2(tape, h);
-        if (observer) (*observer)("up" + i, h);
+        (*observer)("up" + i, h);
         break;
     }
   }
+  if (pending_upsample) h = upsample2(tape, h);
   return h;
 }
 

@@ -148,3 +148,62 @@ TEST_CASE("the fused inference block refuses a tape that wants gradients, and mi
   CHECK_THROWS_WITH_AS(conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, wrong, false, BatchNormOptions{}),
                        doctest::Contains("do not match 16 channels"), std::invalid_argument);
 }
+
+TEST_CASE("a convolution of upsample2(x) made in cache gives the bits of upsample2 then the convolution") {
+  // In inference the CPU kernels upsample x band by band as they pad it. Each kernel family (blocked, rows,
+  // one channel), with and without the fused batchnorm, both register tiles, float32 and float64; odd half
+  // sizes (5 x 7, 6 x 19) so that the upsampled rows and columns leave partial bands and tiles.
+  struct Case {
+    Shape x;
+    int64_t k;
+  };
+  for (const Case& cs : {Case{{2, 16, 5, 7}, 40}, Case{{3, 1, 5, 11}, 24}, Case{{2, 12, 6, 19}, 1}}) {
+    for (const char* tiles : {"wide", "narrow"}) {
+      for (DType dt : {DType::Float32, DType::Float64}) {
+        CAPTURE(cs.k);
+        CAPTURE(tiles);
+        CAPTURE(dtype_name(dt));
+        REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
+        const int64_t c = cs.x[1], k = cs.k;
+        const Var x(random_tensor(cs.x, 21).to(dt)), w(random_tensor({k, c, 3, 3}, 22, -0.5, 0.5).to(dt), true),
+            b(random_tensor({k}, 23, -0.2, 0.2).to(dt), true), gamma(random_tensor({k}, 24, 0.5, 1.5).to(dt)),
+            beta(random_tensor({k}, 25).to(dt));
+        BatchNormState st = BatchNormState::create(k, Device::CPU, dt);
+        st.moving_mean = random_tensor({k}, 26, -0.3, 0.3).to(dt);
+        st.moving_var = random_tensor({k}, 27, 0.05, 2.0).to(dt);
+        const BatchNormOptions opt;
+        const Var up = upsample2(nullptr, x);
+        const Tensor conv_in_cache = conv2d3x3(nullptr, x, w, b, ConvInput::Upsampled2).value();
+        const Tensor conv_apart = conv2d3x3(nullptr, up, w, b).value();
+        const Tensor block_in_cache =
+            conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt, ConvInput::Upsampled2).value();
+        const Tensor block_apart = relu_batchnorm(nullptr, Var(conv_apart), gamma, beta, st, false, opt).value();
+        unsetenv("MRIAE_CPU_TILES");
+        REQUIRE(conv_in_cache.shape() == Shape{cs.x[0], k, 2 * cs.x[2], 2 * cs.x[3]});
+        REQUIRE(block_in_cache.shape() == conv_in_cache.shape());
+        const auto bits = [](const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); };
+        CHECK(bits(conv_in_cache) == bits(conv_apart));
+        CHECK(bits(block_in_cache) == bits(block_apart));
+      }
+    }
+  }
+}
+
+TEST_CASE("with a tape that wants gradients, a convolution of upsample2(x) records both ops") {
+  const Tensor xv = random_tensor({1, 2, 3, 4}, 31);
+  const Var w(random_tensor({16, 2, 3, 3}, 32), true), b(random_tensor({16}, 33), true);
+  const Tensor target = random_tensor({1, 16, 6, 8}, 34);
+  auto grad_of_x = [&](bool fused_form) {
+    Var x(xv.clone(), true);
+    Tape tape;
+    Var y = fused_form ? conv2d3x3(&tape, x, w, b, ConvInput::Upsampled2) : conv2d3x3(&tape, upsample2(&tape, x), w, b);
+    Var loss = mse_loss(&tape, y, target);
+    tape.backward(loss);
+    return x.grad().to_vector();
+  };
+  const std::vector<float> a = grad_of_x(true), e = grad_of_x(false);
+  CHECK(a == e);
+  double norm = 0;
+  for (float v : a) norm += double(v) * v;
+  CHECK(norm > 0);
+}

@@ -55,14 +55,17 @@ inline int64_t forward_bands_elems(const NchwDims& d) { return int64_t(omp_get_m
 
 // y = (or +=) conv(x) + b, then epi (or null) on y. The blocked and the one-channel kernels pad x band by band
 // in cache (in `bands`); the row kernels read a padded copy of the whole input, which they make in xp.
+// upsampled: x is the half-size tensor whose upsample2 is the input, made band by band (or row by row) as the
+// kernels pad it.
 template <typename T>
 void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, const NchwDims& d, int k, const Padded& p,
-                 T* wb, bool flip, bool accumulate, const ReluBatchnormEval<T>* epi = nullptr) {
+                 T* wb, bool flip, bool accumulate, const ReluBatchnormEval<T>* epi = nullptr,
+                 bool upsampled = false) {
   // flip: w is the forward kernel [K, C, 3, 3] of a layer whose input gradient this is; d.c is then that
   // layer's K and k its C.
   if (use_blocked(d.c, k)) {
     block_weights(w, wb, flip ? d.c : k, flip ? k : d.c, flip);
-    forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands, epi);
+    forward_blocked_banded(x, wb, b, y, d, k, accumulate, bands, epi, upsampled);
     return;
   }
   const T* wk = w;
@@ -73,10 +76,10 @@ void forward_any(const T* x, T* xp, T* bands, const T* w, const T* b, T* y, cons
     wk = wb;
   }
   if (k == 1) {
-    forward_one_channel_banded(x, wk, b, y, d, accumulate, bands, epi);
+    forward_one_channel_banded(x, wk, b, y, d, accumulate, bands, epi, upsampled);
     return;
   }
-  pad(x, xp, d, p);
+  pad(x, xp, d, p, upsampled);
   forward_rows(xp, wk, b, y, d, k, p, accumulate, epi);
 }
 }  // namespace conv_detail
@@ -110,17 +113,22 @@ inline int64_t conv3x3_scratch_elems(const NchwDims& x, int k) {
 // y = conv(x, w) + b, or y += conv(x, w) + b with accumulate. w is [K, C, 3, 3]; b may be null.
 // epi (or null; not with accumulate): the inference batchnorm of relu(y), in place, fused into the
 // convolution, which normalises each stretch of y while it is in cache; the same bits as the convolution
-// without it followed by batchnorm_forward_eval<T, true>. Scratch: conv3x3_forward_scratch_elems(xd, k).
+// without it followed by batchnorm_forward_eval<T, true>. upsampled_x: the convolution's input is
+// upsample2(x), made in cache as the kernels pad it (xd is the upsampled shape, so its height and width are
+// even; x holds [N, C, H/2, W/2]); the same bits as upsample2_forward then the convolution. Scratch:
+// conv3x3_forward_scratch_elems(xd, k).
 template <typename T>
 void conv3x3_forward(const T* x, const T* w, const T* b, T* y, const NchwDims& xd, int k, T* scratch,
-                     bool accumulate = false, const ReluBatchnormEval<T>* epi = nullptr) {
+                     bool accumulate = false, const ReluBatchnormEval<T>* epi = nullptr, bool upsampled_x = false) {
   using namespace conv_detail;
   if (epi && accumulate) throw std::invalid_argument("conv3x3_forward: a batchnorm epilogue on an accumulated output");
+  if (upsampled_x && (xd.h % 2 || xd.w % 2))
+    throw std::invalid_argument("conv3x3_forward: an upsampled input of odd height or width");
   const Padded p(xd);
   T* xp = scratch;
   T* wb = xp + int64_t(xd.n) * xd.c * p.plane;
   T* bands = wb + conv3x3_blocked_weight_elems(xd, k);
-  forward_any(x, xp, bands, w, b, y, xd, k, p, wb, false, accumulate, epi);
+  forward_any(x, xp, bands, w, b, y, xd, k, p, wb, false, accumulate, epi, upsampled_x);
 }
 
 // Accumulates dx, dw and db (each may be null) from dy; with accumulate_dx = false, dx is overwritten instead.

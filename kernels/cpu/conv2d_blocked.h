@@ -87,12 +87,16 @@ __attribute__((always_inline)) inline void forward_blocked_band_tiles(const T* b
 
 // Rows i0-1 .. i0+rows of image n, every channel, padded as pad() lays out a whole plane (zero rows above and
 // below the image, one zero column on the left, zeros past the last column), channels band_plane apart.
+// upsampled: x holds the d.h/2 x d.w/2 planes whose nearest-neighbour 2x upsampling (upsample2) is the input,
+// which is made here row by row instead of being written out whole and read back.
 template <typename T>
 __attribute__((always_inline)) inline void pad_band(const T* x, T* band, const NchwDims& d, const Padded& p, int n, int i0,
-                                                    int rows, int64_t band_plane) {
+                                                    int rows, int64_t band_plane, bool upsampled = false) {
+  const int sw = upsampled ? d.w / 2 : d.w;
+  const int64_t src_plane = upsampled ? int64_t(d.h / 2) * sw : d.plane();
   for (int c = 0; c < d.c; ++c) {
     T* dst = band + c * band_plane;
-    const T* src = x + (int64_t(n) * d.c + c) * d.plane();
+    const T* src = x + (int64_t(n) * d.c + c) * src_plane;
     for (int r = 0; r < rows + 2; ++r) {
       T* row = dst + int64_t(r) * p.pitch;
       const int i = i0 - 1 + r;
@@ -101,7 +105,12 @@ __attribute__((always_inline)) inline void pad_band(const T* x, T* band, const N
         continue;
       }
       row[0] = T(0);
-      std::copy(src + int64_t(i) * d.w, src + int64_t(i + 1) * d.w, row + 1);
+      if (upsampled) {
+        const T* s = src + int64_t(i / 2) * sw;
+        for (int j = 0; j < sw; ++j) row[1 + 2 * j] = row[2 + 2 * j] = s[j];
+      } else {
+        std::copy(src + int64_t(i) * d.w, src + int64_t(i + 1) * d.w, row + 1);
+      }
       std::fill(row + 1 + d.w, row + p.pitch, T(0));
     }
   }
@@ -132,9 +141,11 @@ inline int64_t forward_band_elems(const NchwDims& d) {
 }
 
 // epi (or null, and only without accumulate): the inference batchnorm of relu(y), fused (ReluBatchnormEval).
+// upsampled: x is the half-size tensor whose upsample2 is the input (pad_band).
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const T* b, T* y, const NchwDims& d, int k,
-                                                 bool accumulate, T* bands, const ReluBatchnormEval<T>* epi) {
+                                                 bool accumulate, T* bands, const ReluBatchnormEval<T>* epi,
+                                                 bool upsampled) {
   const Padded p(d);
   const bool wide = wide_tiles();
   [[maybe_unused]] const bool avx2 = avx2_tiles<T>(wide);  // read once a call, not once a band
@@ -147,7 +158,7 @@ MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const 
     for (int n = 0; n < d.n; ++n)
       for (int bi = 0; bi < band_count; ++bi) {
         const int i0 = bi * kForwardBandRows, rows = std::min(kForwardBandRows, d.h - i0);
-        pad_band(x, band, d, p, n, i0, rows, band_plane);
+        pad_band(x, band, d, p, n, i0, rows, band_plane, upsampled);
 #ifdef MRIAE_CPU_HAVE_AVX2_TILES
         if constexpr (std::is_same_v<T, float>)
           if (avx2) {

@@ -47,8 +47,11 @@ struct Padded {
         plane(int64_t(d.h + 2) * pitch) {}
 };
 
-// xp[n, c, i+1, j+1] = x[n, c, i, j], zero elsewhere.
-template <typename T> void pad(const T* x, T* xp, const NchwDims& d, const Padded& p) {
+// xp[n, c, i+1, j+1] = x[n, c, i, j], zero elsewhere. upsampled: x holds d.h/2 x d.w/2 planes, and
+// xp[n, c, i+1, j+1] = x[n, c, i/2, j/2] (their upsample2, padded).
+template <typename T> void pad(const T* x, T* xp, const NchwDims& d, const Padded& p, bool upsampled = false) {
+  const int sw = upsampled ? d.w / 2 : d.w;
+  const int64_t src_plane = upsampled ? int64_t(d.h / 2) * sw : d.plane();
 #pragma omp parallel for schedule(static)
   for (int64_t q = 0; q < int64_t(d.n) * d.c; ++q) {
     T* dst = xp + q * p.plane;
@@ -57,7 +60,12 @@ template <typename T> void pad(const T* x, T* xp, const NchwDims& d, const Padde
     for (int i = 0; i < d.h; ++i) {
       T* row = dst + int64_t(i + 1) * p.pitch;
       row[0] = T(0);
-      std::copy(x + q * d.plane() + int64_t(i) * d.w, x + q * d.plane() + int64_t(i + 1) * d.w, row + 1);
+      if (upsampled) {
+        const T* s = x + q * src_plane + int64_t(i / 2) * sw;
+        for (int j = 0; j < sw; ++j) row[1 + 2 * j] = row[2 + 2 * j] = s[j];
+      } else {
+        std::copy(x + q * src_plane + int64_t(i) * d.w, x + q * src_plane + int64_t(i + 1) * d.w, row + 1);
+      }
       std::fill(row + 1 + d.w, row + p.pitch, T(0));
     }
   }

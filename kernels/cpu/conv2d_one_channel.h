@@ -98,10 +98,12 @@ MRIAE_TARGET_AVX2 inline void forward_one_channel_band_avx2(const float* band, c
 
 // y = (or +=) conv(x) + b to one output channel, from the unpadded x; w is [1, C, 3, 3] (b may be null), and
 // `bands` is forward_bands_elems(d). epi (or null, and only without accumulate): the inference batchnorm of
-// relu(y), applied to each band's rows as soon as they are complete.
+// relu(y), applied to each band's rows as soon as they are complete. upsampled: x is the half-size tensor
+// whose upsample2 is the input (pad_band).
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_one_channel_banded(const T* x, const T* w, const T* b, T* y, const NchwDims& d,
-                                                     bool accumulate, T* bands, const ReluBatchnormEval<T>* epi) {
+                                                     bool accumulate, T* bands, const ReluBatchnormEval<T>* epi,
+                                                     bool upsampled) {
   const Padded p(d);
   Padded bp = p;  // the band buffer, as a padded plane of kForwardBandRows + 2 rows
   bp.plane = int64_t(kForwardBandRows + 2) * p.pitch;
@@ -124,7 +126,7 @@ MRIAE_CPU_CLONES_FMA void forward_one_channel_banded(const T* x, const T* w, con
     for (int n = 0; n < d.n; ++n)
       for (int bi = 0; bi < band_count; ++bi) {
         const int i0 = bi * kForwardBandRows, rows = std::min(kForwardBandRows, d.h - i0);
-        pad_band(x, band, d, p, n, i0, rows, bp.plane);
+        pad_band(x, band, d, p, n, i0, rows, bp.plane, upsampled);
         T* yn = y + int64_t(n) * d.plane() + int64_t(i0) * d.w;  // the band's first output row
         bool done = false;
 #ifdef MRIAE_CPU_HAVE_AVX2_TILES
