@@ -90,13 +90,14 @@ struct BatchNormEval {
 // add_bias false: y = conv(x, w) without b, whose gradient is still b's (dL/db = the channel sums of dy):
 // the caller adds b where it reads y (conv_relu_batchnorm). y must not be seen by anyone else.
 // bn (CPU only, or null): y = the inference batchnorm of relu(conv(x, w) + b) instead, in one pass.
-// upsampled (CPU only, without gradients): the convolution of upsample2(x), made in cache.
+// upsampled (CPU only, without gradients): the convolution of upsample2(x), made in cache. pooled (CPU only,
+// without gradients, and where cpu::conv3x3_fuses_pooling): y = maxpool2 of the result instead.
 Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool add_bias,
-                   const BatchNormEval* bn = nullptr, bool upsampled = false) {
+                   const BatchNormEval* bn = nullptr, bool upsampled = false, bool pooled = false) {
   NchwDims xd = dims_of(x.value(), "conv2d3x3");
+  if ((upsampled || pooled) && (x.device() == Device::CUDA || records_gradients(tape, {&x, &w, &b})))
+    throw std::logic_error("conv2d3x3: upsampling and pooling are fused on the CPU in inference only");
   if (upsampled) {
-    if (x.device() == Device::CUDA || records_gradients(tape, {&x, &w, &b}))
-      throw std::logic_error("conv2d3x3: the upsampled input is made in cache on the CPU in inference only");
     xd.h *= 2;
     xd.w *= 2;
   }
@@ -111,7 +112,10 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
   const bool gpu = x.device() == Device::CUDA;
 
   const DType dt = x.dtype();
-  Tensor y = Tensor::empty({xd.n, k, xd.h, xd.w}, x.device(), dt);
+  if (pooled && (xd.h < 2 || xd.w < 2))
+    throw std::invalid_argument("maxpool2: input " + shape_str({xd.n, k, xd.h, xd.w}) + " is smaller than the 2x2 window");
+  Tensor y = pooled ? Tensor::empty({xd.n, k, xd.h / 2, xd.w / 2}, x.device(), dt)
+                    : Tensor::empty({xd.n, k, xd.h, xd.w}, x.device(), dt);
   if (gpu) {
     ON_CUDA("conv2d3x3", cudnn_conv().forward(x.value().data(), w.value().data(),
                                               add_bias ? b.value().data() : nullptr, y.data(), xd, k));
@@ -123,8 +127,12 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
       if (bn)
         epi = {bn->gamma.value().data<T>(), bn->beta.value().data<T>(), bn->state.moving_mean.data<T>(),
                bn->state.moving_var.data<T>(), T(bn->eps)};
+      cpu::ConvFusion<T> fuse;
+      fuse.bn = bn ? &epi : nullptr;
+      fuse.upsampled_x = upsampled;
+      fuse.pooled = pooled ? y.data<T>() : nullptr;
       cpu::conv3x3_forward(x.value().data<T>(), w.value().data<T>(), add_bias ? b.value().data<T>() : nullptr,
-                           y.data<T>(), xd, k, scratch.data<T>(), false, bn ? &epi : nullptr, upsampled);
+                           pooled ? nullptr : y.data<T>(), xd, k, scratch.data<T>(), false, fuse);
     });
   }
   const bool gx = needs_grad(tape, x), gw = needs_grad(tape, w), gb = needs_grad(tape, b);
@@ -438,7 +446,12 @@ Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
 }
 
 Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
-                        BatchNormState& state, bool training, const BatchNormOptions& opt, ConvInput input) {
+                        BatchNormState& state, bool training, const BatchNormOptions& opt, ConvInput input,
+                        BlockOutput output) {
+  const bool cpu_fuses_pool = x.device() != Device::CUDA && !training && x.value().ndim() == 4 &&
+                              w.shape().size() == 4 && cpu::conv3x3_fuses_pooling(int(x.shape()[1]), int(w.shape()[0]));
+  if (output == BlockOutput::MaxPooled2 && !cpu_fuses_pool)
+    return maxpool2(tape, conv_relu_batchnorm(tape, x, w, b, gamma, beta, state, training, opt, input));
   if (x.device() != Device::CUDA) {
     // The CPU convolution adds its bias inside its own accumulation, for free: nothing to fold there.
     if (training) return relu_batchnorm(tape, conv2d3x3(tape, x, w, b, input), gamma, beta, state, training, opt);
@@ -449,7 +462,8 @@ Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, co
       throw std::invalid_argument("conv2d3x3: weight shape " + shape_str(w.shape()) + " is not [K, C, 3, 3]");
     check_batchnorm(w.shape()[0], x, gamma, beta, state);
     const BatchNormEval bn{gamma, beta, state, opt.eps};
-    return conv2d3x3_impl(nullptr, x, w, b, true, &bn, input == ConvInput::Upsampled2);
+    return conv2d3x3_impl(nullptr, x, w, b, true, &bn, input == ConvInput::Upsampled2,
+                          output == BlockOutput::MaxPooled2);
   }
   if (input == ConvInput::Upsampled2)
     return conv_relu_batchnorm(tape, upsample2(tape, x), w, b, gamma, beta, state, training, opt);

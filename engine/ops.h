@@ -60,11 +60,16 @@ Var relu_batchnorm(Tape* tape, const Var& x, const Var& gamma, const Var& beta, 
 
 // relu_batchnorm(conv2d3x3(x, w, b)), the model's block. On the GPU the convolution's bias is added in the
 // batchnorm's reads of the convolution output instead of in a pass of its own; the values are the same bits.
+// What follows a block: nothing, or maxpool2 (whose result is then the op's).
+enum class BlockOutput { AsIs, MaxPooled2 };
+
 // In inference on the CPU the batchnorm runs as the convolution's epilogue, on each stretch of its output while
-// that is in cache.
+// that is in cache, and so does a max pooling after it, where the convolution's kernel works in bands of
+// whole rows (cpu::conv3x3_fuses_pooling); the block's full-size output is then never written. Elsewhere the
+// ops run in turn. The same values either way.
 Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, const Var& gamma, const Var& beta,
                         BatchNormState& state, bool training, const BatchNormOptions& opt,
-                        ConvInput input = ConvInput::AsIs);
+                        ConvInput input = ConvInput::AsIs, BlockOutput output = BlockOutput::AsIs);
 
 // mean((y - target)^2) over every element; a one-element result.
 Var mse_loss(Tape* tape, const Var& y, const Tensor& target);

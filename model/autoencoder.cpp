@@ -94,12 +94,15 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training, const LayerObs
   Var h = x;
   // Every conv but the last is followed by its ReLU and batchnorm, run as one op (conv_relu_batchnorm) so
   // that on the GPU the bias add happens in the batchnorm's reads; the conv waits here for its batchnorm.
-  // An upsampling waits for the conv after it, which reads it (ConvInput::Upsampled2): in inference on the CPU
-  // the upsampled tensor is then never written out whole.
+  // An upsampling waits for the conv after it, which reads it (ConvInput::Upsampled2), and a block followed by
+  // a max pooling takes the pooling in (BlockOutput::MaxPooled2): in inference on the CPU neither the
+  // upsampled tensor nor the block's full-size output is then written out whole. An observer sees every op.
   std::string pending_conv;
   bool pending_upsample = false;
   ConvInput pending_input = ConvInput::AsIs;
-  for (auto& l : layers()) {
+  const std::vector<LayerSpec>& specs = layers();
+  for (size_t li = 0; li < specs.size(); ++li) {
+    const LayerSpec& l = specs[li];
     const std::string i = std::to_string(l.index);
     switch (l.kind) {
       case LayerSpec::Conv:
@@ -123,10 +126,12 @@ Var Autoencoder::forward(Tape* tape, const Var& x, bool training, const LayerObs
                              training, config_.bn);
           (*observer)("bn" + i, h);
         } else {
+          const bool pool_next = li + 1 < specs.size() && specs[li + 1].kind == LayerSpec::MaxPool;
           h = conv_relu_batchnorm(tape, h, params_.at("conv" + pending_conv + ".weight"),
                                   params_.at("conv" + pending_conv + ".bias"), params_.at("bn" + i + ".weight"),
                                   params_.at("bn" + i + ".bias"), bn_[l.index - 1], training, config_.bn,
-                                  pending_input);
+                                  pending_input, pool_next ? BlockOutput::MaxPooled2 : BlockOutput::AsIs);
+          if (pool_next) ++li;  // that pooling is done
         }
         pending_conv.clear();
         break;

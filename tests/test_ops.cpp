@@ -207,3 +207,44 @@ TEST_CASE("with a tape that wants gradients, a convolution of upsample2(x) recor
   for (float v : a) norm += double(v) * v;
   CHECK(norm > 0);
 }
+
+TEST_CASE("a block's max pooling fused into its CPU inference pass gives the bits of maxpool2 after the block") {
+  // The channel-blocked kernels pool each band of rows of their output while it is in cache. 19 x 13 (odd: the
+  // last row and column are dropped, and the last band has 3 rows), 16 x 22, from an upsampled input too; the
+  // row kernels (1 input channel) do not fuse the pooling, and the op runs maxpool2 after them instead.
+  struct Case {
+    Shape x;
+    int64_t k;
+    ConvInput input;
+  };
+  for (const Case& cs : {Case{{2, 16, 19, 13}, 40, ConvInput::AsIs}, Case{{1, 24, 16, 22}, 32, ConvInput::AsIs},
+                         Case{{2, 16, 5, 7}, 33, ConvInput::Upsampled2}, Case{{3, 1, 9, 21}, 24, ConvInput::AsIs}}) {
+    for (const char* tiles : {"wide", "narrow"}) {
+      for (DType dt : {DType::Float32, DType::Float64}) {
+        CAPTURE(cs.k);
+        CAPTURE(tiles);
+        CAPTURE(dtype_name(dt));
+        REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
+        const int64_t c = cs.x[1], k = cs.k;
+        const Var x(random_tensor(cs.x, 41).to(dt)), w(random_tensor({k, c, 3, 3}, 42, -0.5, 0.5).to(dt)),
+            b(random_tensor({k}, 43, -0.2, 0.2).to(dt)), gamma(random_tensor({k}, 44, 0.5, 1.5).to(dt)),
+            beta(random_tensor({k}, 45).to(dt));
+        BatchNormState st = BatchNormState::create(k, Device::CPU, dt);
+        st.moving_mean = random_tensor({k}, 46, -0.3, 0.3).to(dt);
+        st.moving_var = random_tensor({k}, 47, 0.05, 2.0).to(dt);
+        const BatchNormOptions opt;
+        const Tensor fused =
+            conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt, cs.input, BlockOutput::MaxPooled2)
+                .value();
+        const Tensor block = conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt, cs.input).value();
+        const Tensor apart = maxpool2(nullptr, Var(block)).value();
+        unsetenv("MRIAE_CPU_TILES");
+        REQUIRE(fused.shape() == apart.shape());
+        CHECK(fused.dim(2) == block.dim(2) / 2);
+        const std::vector<double> f = fused.to(DType::Float64).to_vector<double>(),
+                                  a = apart.to(DType::Float64).to_vector<double>();
+        CHECK(f == a);
+      }
+    }
+  }
+}

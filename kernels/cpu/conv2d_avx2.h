@@ -39,10 +39,11 @@ inline int64_t forward_avx2_partial_elems(const NchwDims& d) { return int64_t(ro
 
 // All forward tiles of one padded band of rows (see forward_blocked_band_tiles). The sums go to `partial`
 // between chunks of input channels and come back unchanged (a float stored is the float loaded), so they
-// round exactly as one pass over every channel would. epi (or null) runs on each finished row of a block.
+// round exactly as one pass over every channel would. The band's output row r of channel o is at
+// yband + o * y_plane + r * d.w. epi (or null) runs on each finished row of a block.
 MRIAE_TARGET_AVX2 inline void forward_band_avx2(const float* band, int64_t band_plane, int pitch, const float* wb,
-                                                const float* b, float* y, const NchwDims& d, int k, int n, int i0,
-                                                int rows, bool accumulate, float* partial,
+                                                const float* b, float* yband, int64_t y_plane, const NchwDims& d,
+                                                int k, int rows, bool accumulate, float* partial,
                                                 const ReluBatchnormEval<float>* epi) {
   constexpr int L = kAvx2Lanes, P = kAvx2Pixels, V = L / 8;
   const int tbs = lane_blocks(k, L), jbs = round_up(d.w, P) / P;
@@ -85,9 +86,9 @@ MRIAE_TARGET_AVX2 inline void forward_band_avx2(const float* band, int64_t band_
             for (int v = 0; v < V; ++v) _mm256_storeu_ps(part + q * L + 8 * v, acc[q][v]);
           if (!last) continue;
           const int jn = std::min(P, d.w - j0);
-          float* yt = y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w + j0;
+          float* yt = yband + o0 * y_plane + int64_t(r) * d.w + j0;
           for (int l = 0; l < lanes; ++l) {
-            float* yl = yt + l * d.plane();
+            float* yl = yt + l * y_plane;
             const float bias = b ? b[o0 + l] : 0.0f;
             if (accumulate)
               for (int q = 0; q < jn; ++q) yl[q] += part[q * L + l] + bias;
@@ -96,7 +97,7 @@ MRIAE_TARGET_AVX2 inline void forward_band_avx2(const float* band, int64_t band_
           }
         }
       }
-      if (epi) relu_batchnorm_eval_inplace(y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w, d.plane(), d.w, o0, lanes, *epi);
+      if (epi) relu_batchnorm_eval_inplace(yband + o0 * y_plane + int64_t(r) * d.w, y_plane, d.w, o0, lanes, *epi);
     }
   }
 }

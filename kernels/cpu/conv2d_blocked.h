@@ -12,6 +12,7 @@
 #include "kernels/cpu/clones.h"
 #include "kernels/cpu/conv2d_avx2.h"
 #include "kernels/cpu/conv2d_layout.h"
+#include "kernels/cpu/pooling.h"
 
 namespace mriae::cpu::conv_detail {
 
@@ -61,12 +62,14 @@ __attribute__((always_inline)) inline void forward_blocked_tile(const T* x0, int
 }
 
 // Every tile of a band of rows of one image: blocks of L output channels, then rows, then blocks of P pixels,
-// so a block's weights (c_in * 9 * L values) stay in cache across the band. epi (or null): run on each row of
-// a block's channels once it is complete, while it is in L1.
+// so a block's weights (c_in * 9 * L values) stay in cache across the band. The band's output row r of channel
+// o is at yband + o * y_plane + r * d.w. epi (or null): run on each row of a block's channels once it is
+// complete, while it is in L1.
 template <typename T, int L, int P>
 __attribute__((always_inline)) inline void forward_blocked_band_tiles(const T* band, int64_t band_plane, int pitch,
-                                                                      const T* wb, const T* b, T* y, const NchwDims& d,
-                                                                      int k, int n, int i0, int rows, bool accumulate,
+                                                                      const T* wb, const T* b, T* yband,
+                                                                      int64_t y_plane, const NchwDims& d, int k,
+                                                                      int rows, bool accumulate,
                                                                       const ReluBatchnormEval<T>* epi) {
   static_assert(kOutLanes % L == 0, "a tile's lanes lie inside one block of the weights");
   const int tbs = lane_blocks(k, L), jbs = round_up(d.w, P) / P;
@@ -74,13 +77,13 @@ __attribute__((always_inline)) inline void forward_blocked_band_tiles(const T* b
     const int o0 = tb * L, lanes = std::min(L, k - o0);
     const T* wt = wb + int64_t(o0 / kOutLanes) * d.c * 9 * kOutLanes + o0 % kOutLanes;
     for (int r = 0; r < rows; ++r) {
-      T* yr = y + ((int64_t(n) * k + o0) * d.h + i0 + r) * d.w;
+      T* yr = yband + o0 * y_plane + int64_t(r) * d.w;
       for (int jb = 0; jb < jbs; ++jb) {
         const int j0 = jb * P;
         forward_blocked_tile<T, L, P>(band + int64_t(r) * pitch + j0, band_plane, pitch, wt, b ? b + o0 : nullptr,
-                                      yr + j0, d.plane(), d.c, lanes, std::min(P, d.w - j0), accumulate);
+                                      yr + j0, y_plane, d.c, lanes, std::min(P, d.w - j0), accumulate);
       }
-      if (epi) relu_batchnorm_eval_inplace(yr, d.plane(), d.w, o0, lanes, *epi);
+      if (epi) relu_batchnorm_eval_inplace(yr, y_plane, d.w, o0, lanes, *epi);
     }
   }
 }
@@ -131,6 +134,9 @@ template <typename T> inline bool avx2_tiles(bool wide) {
 // A padded copy of the whole input would go out to memory and be read back.
 constexpr int kForwardBandRows = 8;
 
+// Elements of one thread's buffer of a band's output, which forward_blocked_banded pools from.
+inline int64_t forward_pool_band_elems(const NchwDims& d, int k) { return int64_t(k) * kForwardBandRows * d.w; }
+
 // Elements of one thread's band buffer.
 inline int64_t forward_band_elems(const NchwDims& d) {
   int64_t elems = int64_t(d.c) * (kForwardBandRows + 2) * Padded(d).pitch;
@@ -141,38 +147,53 @@ inline int64_t forward_band_elems(const NchwDims& d) {
 }
 
 // epi (or null, and only without accumulate): the inference batchnorm of relu(y), fused (ReluBatchnormEval).
-// upsampled: x is the half-size tensor whose upsample2 is the input (pad_band).
+// upsampled: x is the half-size tensor whose upsample2 is the input (pad_band). pooled (or null; only
+// without accumulate): y is not written; each band's output goes to a buffer of the thread's (in
+// pool_bands, forward_pool_band_elems(d, k) each) and its 2x2 max pooling (maxpool2_forward's values) to
+// pooled, [N, K, H/2, W/2]. Bands have an even number of rows, so no window straddles two.
 template <typename T>
 MRIAE_CPU_CLONES_FMA void forward_blocked_banded(const T* x, const T* wb, const T* b, T* y, const NchwDims& d, int k,
                                                  bool accumulate, T* bands, const ReluBatchnormEval<T>* epi,
-                                                 bool upsampled) {
+                                                 bool upsampled, T* pooled = nullptr, T* pool_bands = nullptr) {
+  static_assert(kForwardBandRows % 2 == 0, "pooling windows lie inside one band");
   const Padded p(d);
   const bool wide = wide_tiles();
   [[maybe_unused]] const bool avx2 = avx2_tiles<T>(wide);  // read once a call, not once a band
   const int band_count = (d.h + kForwardBandRows - 1) / kForwardBandRows;
   const int64_t band_plane = int64_t(kForwardBandRows + 2) * p.pitch, band_elems = forward_band_elems(d);
+  const int oh = d.h / 2, ow = d.w / 2;
+  const int64_t y_plane = pooled ? int64_t(kForwardBandRows) * d.w : d.plane();
 #pragma omp parallel
   {
     T* band = bands + omp_get_thread_num() * band_elems;
+    T* out_band = pooled ? pool_bands + omp_get_thread_num() * forward_pool_band_elems(d, k) : nullptr;
 #pragma omp for collapse(2) schedule(static)
     for (int n = 0; n < d.n; ++n)
       for (int bi = 0; bi < band_count; ++bi) {
         const int i0 = bi * kForwardBandRows, rows = std::min(kForwardBandRows, d.h - i0);
         pad_band(x, band, d, p, n, i0, rows, band_plane, upsampled);
+        T* yband = pooled ? out_band : y + (int64_t(n) * k * d.h + i0) * d.w;
+        bool done = false;
 #ifdef MRIAE_CPU_HAVE_AVX2_TILES
         if constexpr (std::is_same_v<T, float>)
           if (avx2) {
-            forward_band_avx2(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows, accumulate,
+            forward_band_avx2(band, band_plane, p.pitch, wb, b, yband, y_plane, d, k, rows, accumulate,
                               band + d.c * band_plane, epi);
-            continue;
+            done = true;
           }
 #endif
-        if (wide)
-          forward_blocked_band_tiles<T, kOutLanes, kPixelBlock>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0, rows,
-                                                                accumulate, epi);
-        else
-          forward_blocked_band_tiles<T, kNarrowLanes, kNarrowPixels>(band, band_plane, p.pitch, wb, b, y, d, k, n, i0,
-                                                                     rows, accumulate, epi);
+        if (!done && wide)
+          forward_blocked_band_tiles<T, kOutLanes, kPixelBlock>(band, band_plane, p.pitch, wb, b, yband, y_plane, d, k,
+                                                                rows, accumulate, epi);
+        else if (!done)
+          forward_blocked_band_tiles<T, kNarrowLanes, kNarrowPixels>(band, band_plane, p.pitch, wb, b, yband, y_plane,
+                                                                     d, k, rows, accumulate, epi);
+        if (!pooled) continue;
+        for (int o = 0; o < k; ++o)
+          for (int r = 0; r + 1 < rows; r += 2) {
+            const T* r0 = out_band + o * y_plane + int64_t(r) * d.w;
+            maxpool2_row_values(r0, r0 + d.w, pooled + ((int64_t(n) * k + o) * oh + (i0 + r) / 2) * ow, ow);
+          }
       }
   }
 }

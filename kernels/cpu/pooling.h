@@ -9,6 +9,35 @@
 
 namespace mriae::cpu {
 
+namespace pool_detail {
+// The maximum of a 2x2 window v (row-major) and its position 0-3: the first maximum, a NaN counting as the
+// maximum. Written as selects (not a scan that stops at the first NaN, the same rule) so that GCC vectorises
+// the loops around it.
+template <typename T> __attribute__((always_inline)) inline T window_max(const T (&v)[4], int32_t& pos) {
+  T bv = v[0];
+  pos = 0;
+#pragma GCC unroll 3
+  for (int k = 1; k < 4; ++k) {
+    const bool take = !(bv != bv) && (v[k] > bv || v[k] != v[k]);
+    bv = take ? v[k] : bv;
+    pos = take ? k : pos;
+  }
+  return bv;
+}
+}  // namespace pool_detail
+
+// out[ox] = the maximum of the window of rows r0 and r1 (adjacent input rows) at columns 2ox and 2ox + 1,
+// for ox < ow, by maxpool2_forward's rule, without the positions: the pooling that a convolution fuses into
+// its inference pass (conv2d_blocked.h).
+template <typename T>
+__attribute__((always_inline)) inline void maxpool2_row_values(const T* r0, const T* r1, T* out, int ow) {
+  for (int ox = 0; ox < ow; ++ox) {
+    const T v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+    int32_t pos;
+    out[ox] = pool_detail::window_max(v, pos);
+  }
+}
+
 // Writes y and, for backward, the flat index (within its input plane) of each window's FIRST maximum in
 // row-major order, which is PyTorch CPU's rule. Ties are common here (ReLU then BN maps every zero of a
 // channel to one value), so the rule decides where gradients go. A NaN counts as the maximum.
@@ -25,19 +54,12 @@ template <typename T> MRIAE_CPU_CLONES void maxpool2_forward(const T* x, T* y, i
       const T* r0 = in + int64_t(2 * oy) * w;
       const T* r1 = r0 + w;
       const int32_t base = 2 * oy * w;
-      // Selects on a window position 0-3, with the shape in locals rather than read through xd inside the
-      // parallel region: only so does GCC vectorise this loop (omp simd does not help). The same rule as a
-      // scan that stops at the first NaN.
+      // With the shape in locals rather than read through xd inside the parallel region: only so does GCC
+      // vectorise this loop (omp simd does not help).
       for (int ox = 0; ox < ow; ++ox) {
         const T v[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
-        T bv = v[0];
-        int32_t pos = 0;
-#pragma GCC unroll 3
-        for (int k = 1; k < 4; ++k) {
-          const bool take = !(bv != bv) && (v[k] > bv || v[k] != v[k]);
-          bv = take ? v[k] : bv;
-          pos = take ? k : pos;
-        }
+        int32_t pos;
+        const T bv = pool_detail::window_max(v, pos);
         const int32_t best = base + (pos >> 1) * w + 2 * ox + (pos & 1);
         out[int64_t(oy) * ow + ox] = bv;
         idx[int64_t(oy) * ow + ox] = best;
