@@ -313,12 +313,22 @@ MRIAE_CPU_CLONES_FMA void weight_grad_blocked(const T* x, const T* dy, T* dw, T*
       }
     }
   }
-  const int64_t wn = int64_t(k) * d.c * 9;  // dw's layout is the partials' minus the padding lanes
+  // dw's layout is the partials' minus the padding lanes. Each element's partials are added in task order,
+  // as one sum from zero then into dw; chunks of elements run side by side, so that the adds are vector adds
+  // over contiguous partials (one element at a time, they were scalar adds of values a task's stride apart).
+  const int64_t wn = int64_t(k) * d.c * 9;
+  constexpr int64_t kChunk = 256;
 #pragma omp parallel for schedule(static)
-  for (int64_t e = 0; e < wn; ++e) {
-    T s = T(0);
-    for (int64_t task = 0; task < tasks; ++task) s += part[task * task_elems + e];
-    dw[e] += s;
+  for (int64_t e0 = 0; e0 < wn; e0 += kChunk) {
+    const int64_t len = std::min(kChunk, wn - e0);
+    T s[kChunk];
+    for (int64_t i = 0; i < len; ++i) s[i] = T(0);
+    for (int64_t task = 0; task < tasks; ++task) {
+      const T* pt = part + task * task_elems + e0;
+#pragma omp simd
+      for (int64_t i = 0; i < len; ++i) s[i] += pt[i];
+    }
+    for (int64_t i = 0; i < len; ++i) dw[e0 + i] += s[i];
   }
 }
 
