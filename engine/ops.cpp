@@ -113,7 +113,8 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
 
   const DType dt = x.dtype();
   if (pooled && (xd.h < 2 || xd.w < 2))
-    throw std::invalid_argument("maxpool2: input " + shape_str({xd.n, k, xd.h, xd.w}) + " is smaller than the 2x2 window");
+    throw std::invalid_argument("maxpool2: input " + shape_str({xd.n, k, xd.h, xd.w}) +
+                                " is smaller than the 2x2 window");
   Tensor y = pooled ? Tensor::empty({xd.n, k, xd.h / 2, xd.w / 2}, x.device(), dt)
                     : Tensor::empty({xd.n, k, xd.h, xd.w}, x.device(), dt);
   if (gpu) {
@@ -306,7 +307,8 @@ void check_batchnorm(int64_t channels, const Var& x, const Var& gamma, const Var
   same_device("batchnorm", x, beta);
   const Shape cs{channels};
   if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
-    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(channels) + " channels");
+    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(channels) +
+                                " channels");
   if (state.moving_mean.device() != x.device())
     throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
                                 device_name(state.moving_mean.device()) + " but the input on " +
@@ -449,7 +451,8 @@ Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, co
                         BatchNormState& state, bool training, const BatchNormOptions& opt, ConvInput input,
                         BlockOutput output) {
   const bool cpu_fuses_pool = x.device() != Device::CUDA && !training && x.value().ndim() == 4 &&
-                              w.shape().size() == 4 && cpu::conv3x3_fuses_pooling(int(x.shape()[1]), int(w.shape()[0]));
+                              w.shape().size() == 4 &&
+                              cpu::conv3x3_fuses_pooling(int(x.shape()[1]), int(w.shape()[0]));
   if (output == BlockOutput::MaxPooled2 && !cpu_fuses_pool)
     return maxpool2(tape, conv_relu_batchnorm(tape, x, w, b, gamma, beta, state, training, opt, input));
   if (x.device() != Device::CUDA) {

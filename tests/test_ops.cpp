@@ -138,7 +138,8 @@ TEST_CASE("in inference, the CPU's fused convolution + ReLU + batchnorm gives th
 }
 
 TEST_CASE("the fused inference block refuses a tape that wants gradients, and mismatched batchnorm tensors") {
-  const Var x(random_tensor({1, 2, 4, 4}, 1)), w(random_tensor({16, 2, 3, 3}, 2), true), b(random_tensor({16}, 3), true);
+  const Var x(random_tensor({1, 2, 4, 4}, 1)), w(random_tensor({16, 2, 3, 3}, 2), true),
+      b(random_tensor({16}, 3), true);
   const Var gamma(random_tensor({16}, 4)), beta(random_tensor({16}, 5));
   BatchNormState st = BatchNormState::create(16, Device::CPU);
   Tape tape;

@@ -107,7 +107,8 @@ inline int64_t conv3x3_blocked_weight_elems(const NchwDims& x, int k) {
 // the band buffers and those of the output bands that are pooled. Depends on the OpenMP thread count.
 inline int64_t conv3x3_forward_scratch_elems(const NchwDims& x, int k) {
   return int64_t(x.n) * x.c * conv_detail::Padded(x).plane + conv3x3_blocked_weight_elems(x, k) +
-         conv_detail::forward_bands_elems(x) + int64_t(omp_get_max_threads()) * conv_detail::forward_pool_band_elems(x, k);
+         conv_detail::forward_bands_elems(x) +
+         int64_t(omp_get_max_threads()) * conv_detail::forward_pool_band_elems(x, k);
 }
 
 // Whether conv3x3_forward can pool its output (ConvFusion::pooled) for these channel counts: only the

@@ -1,10 +1,10 @@
 #pragma once
 // The forward convolution to a single output channel (the model's last layer, 32 -> 1), band by band: each
 // task pads a band of rows of one image, every input channel, into its thread's buffer, as the blocked
-// kernels do, and computes the band's output rows from it there. Padding the whole input first (8 MB a
-// 176x176 image of 32 channels) sent it out to memory and back, and the row kernel's tile of one row by 32
+// kernels do, and computes the band's output rows from it there. Padding the whole input first (4 MB an image
+// of 32 channels at 176x176) sent it out to memory and back, and the row kernel's tile of one row by 32
 // columns kept only two or four accumulators, each one multiply-add latency behind the last: 15 GFLOP/s on
-// two Zen 4 cores (bench/NOTES.md).
+// two Zen 4 cores at batch 8 (bench/NOTES.md).
 //
 // The register tiles are R output rows by one or two vectors of columns; each input row loaded feeds every
 // output row of the tile whose kernel covers it. Every output still sums over channels, then tap rows, then
