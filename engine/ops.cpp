@@ -79,6 +79,23 @@ bool records_gradients(Tape* tape, std::initializer_list<const Var*> vars) {
 
 namespace {
 
+// The parameters and statistics of a batchnorm over `channels` channels of x fit x.
+void check_batchnorm(int64_t channels, const Var& x, const Var& gamma, const Var& beta, const BatchNormState& state) {
+  same_device("batchnorm", x, gamma);
+  same_device("batchnorm", x, beta);
+  const Shape cs{channels};
+  if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
+    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(channels) +
+                                " channels");
+  if (state.moving_mean.device() != x.device())
+    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
+                                device_name(state.moving_mean.device()) + " but the input on " +
+                                device_name(x.device()));
+  if (state.moving_mean.dtype() != x.dtype())
+    throw std::invalid_argument(std::string("batchnorm: ") + dtype_name(state.moving_mean.dtype()) +
+                                " moving statistics for a " + dtype_name(x.dtype()) + " input");
+}
+
 // The inference batchnorm that a CPU convolution runs on its output as it goes (conv_relu_batchnorm).
 struct BatchNormEval {
   const Var& gamma;
@@ -109,6 +126,7 @@ Var conv2d3x3_impl(Tape* tape, const Var& x, const Var& w, const Var& b, bool ad
                                 shape_str(x.shape()) + " (expected [K, " + std::to_string(xd.c) + ", 3, 3])");
   const int k = int(ws[0]);
   if (b.shape() != Shape{k}) throw std::invalid_argument("conv2d3x3: bias shape " + shape_str(b.shape()) + " for " + std::to_string(k) + " filters");
+  if (bn) check_batchnorm(k, x, bn->gamma, bn->beta, bn->state);
   const bool gpu = x.device() == Device::CUDA;
 
   const DType dt = x.dtype();
@@ -301,23 +319,6 @@ BatchNormState BatchNormState::create(int64_t channels, Device device, DType dty
 
 namespace {
 
-// The parameters and statistics of a batchnorm over `channels` channels of x fit x.
-void check_batchnorm(int64_t channels, const Var& x, const Var& gamma, const Var& beta, const BatchNormState& state) {
-  same_device("batchnorm", x, gamma);
-  same_device("batchnorm", x, beta);
-  const Shape cs{channels};
-  if (gamma.shape() != cs || beta.shape() != cs || state.moving_mean.shape() != cs)
-    throw std::invalid_argument("batchnorm: per-channel tensors do not match " + std::to_string(channels) +
-                                " channels");
-  if (state.moving_mean.device() != x.device())
-    throw std::invalid_argument(std::string("batchnorm: moving statistics on ") +
-                                device_name(state.moving_mean.device()) + " but the input on " +
-                                device_name(x.device()));
-  if (state.moving_mean.dtype() != x.dtype())
-    throw std::invalid_argument(std::string("batchnorm: ") + dtype_name(state.moving_mean.dtype()) +
-                                " moving statistics for a " + dtype_name(x.dtype()) + " input");
-}
-
 void check_no_gradients_in_inference(Tape* tape, std::initializer_list<const Var*> vars) {
   if (records_gradients(tape, vars))
     throw std::invalid_argument("batchnorm: inference mode is for evaluation only and records no gradients");
@@ -461,9 +462,6 @@ Var conv_relu_batchnorm(Tape* tape, const Var& x, const Var& w, const Var& b, co
     // In inference the batchnorm is a per-element epilogue of the convolution, run while its output is in
     // cache: one pass over memory instead of two.
     check_no_gradients_in_inference(tape, {&x, &w, &b, &gamma, &beta});
-    if (w.shape().size() != 4)
-      throw std::invalid_argument("conv2d3x3: weight shape " + shape_str(w.shape()) + " is not [K, C, 3, 3]");
-    check_batchnorm(w.shape()[0], x, gamma, beta, state);
     const BatchNormEval bn{gamma, beta, state, opt.eps};
     return conv2d3x3_impl(nullptr, x, w, b, true, &bn, input == ConvInput::Upsampled2,
                           output == BlockOutput::MaxPooled2);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "engine/ops.h"
@@ -20,6 +21,38 @@ Tensor random_tensor(const Shape& s, uint64_t seed, double lo = -1, double hi = 
   for (float& x : v) x = float(rng.uniform(lo, hi));
   return Tensor::from_vector(s, v);
 }
+
+// A model block's inputs in the dtype dt: x of shape xs, k filters, and random batchnorm parameters and moving
+// statistics; seeds seed .. seed + 6.
+struct RandomBlock {
+  Var x, w, b, gamma, beta;
+  BatchNormState st;
+};
+RandomBlock random_block(const Shape& xs, int64_t k, DType dt, uint64_t seed) {
+  RandomBlock r{Var(random_tensor(xs, seed).to(dt)),
+                Var(random_tensor({k, xs[1], 3, 3}, seed + 1, -0.5, 0.5).to(dt), true),
+                Var(random_tensor({k}, seed + 2, -0.2, 0.2).to(dt), true),
+                Var(random_tensor({k}, seed + 3, 0.5, 1.5).to(dt), true),
+                Var(random_tensor({k}, seed + 4).to(dt), true),
+                BatchNormState::create(k, Device::CPU, dt)};
+  r.st.moving_mean = random_tensor({k}, seed + 5, -0.3, 0.3).to(dt);
+  r.st.moving_var = random_tensor({k}, seed + 6, 0.05, 2.0).to(dt);
+  return r;
+}
+
+// f(dtype) with each register-tile family forced (MRIAE_CPU_TILES), in float32 and float64.
+void for_tiles_and_dtypes(const std::function<void(DType)>& f) {
+  for (const char* tiles : {"wide", "narrow"})
+    for (DType dt : {DType::Float32, DType::Float64}) {
+      CAPTURE(tiles);
+      CAPTURE(dtype_name(dt));
+      REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
+      f(dt);
+      unsetenv("MRIAE_CPU_TILES");
+    }
+}
+
+std::vector<double> values(const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); }
 
 }  // namespace
 
@@ -90,50 +123,35 @@ TEST_CASE("in inference, the CPU's fused convolution + ReLU + batchnorm gives th
     int64_t k;
   };
   for (const Case& cs : {Case{{2, 16, 19, 13}, 40}, Case{{3, 1, 9, 21}, 24}, Case{{2, 12, 11, 37}, 1}}) {
-    for (const char* tiles : {"wide", "narrow"}) {
-      for (DType dt : {DType::Float32, DType::Float64}) {
-        CAPTURE(cs.k);
-        CAPTURE(tiles);
-        CAPTURE(dtype_name(dt));
-        REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
-        const int64_t c = cs.x[1], k = cs.k;
-        const Var x(random_tensor(cs.x, 11).to(dt)), w(random_tensor({k, c, 3, 3}, 12, -0.5, 0.5).to(dt), true),
-            b(random_tensor({k}, 13, -0.2, 0.2).to(dt), true), gamma(random_tensor({k}, 14, 0.5, 1.5).to(dt), true),
-            beta(random_tensor({k}, 15).to(dt), true);
-        BatchNormState st = BatchNormState::create(k, Device::CPU, dt);
-        st.moving_mean = random_tensor({k}, 16, -0.3, 0.3).to(dt);
-        st.moving_var = random_tensor({k}, 17, 0.05, 2.0).to(dt);
-        const BatchNormOptions opt;
-        const Tensor fused = conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt).value();
-        const Tensor conv = conv2d3x3(nullptr, x, w, b).value();
-        const Tensor apart = relu_batchnorm(nullptr, Var(conv), gamma, beta, st, false, opt).value();
-        unsetenv("MRIAE_CPU_TILES");
-        REQUIRE(fused.shape() == apart.shape());
-        const std::vector<double> f = fused.to(DType::Float64).to_vector<double>(),
-                                  a = apart.to(DType::Float64).to_vector<double>(),
-                                  z = conv.to(DType::Float64).to_vector<double>();
-        size_t differ = 0, relu_zeroed = 0;
-        for (size_t i = 0; i < f.size(); ++i) {
-          differ += std::memcmp(&f[i], &a[i], sizeof(double)) != 0;
-          relu_zeroed += z[i] <= 0;
-        }
-        CHECK(differ == 0);
-        CHECK(relu_zeroed > 0);  // the ReLU had something to do
-        // And against the definition, from the convolution's own output.
-        const std::vector<double> g = gamma.value().to(DType::Float64).to_vector<double>(),
-                                  be = beta.value().to(DType::Float64).to_vector<double>(),
-                                  mu = st.moving_mean.to(DType::Float64).to_vector<double>(),
-                                  var = st.moving_var.to(DType::Float64).to_vector<double>();
-        const int64_t plane = cs.x[2] * cs.x[3];
-        double worst = 0;
-        for (size_t i = 0; i < f.size(); ++i) {
-          const size_t ch = size_t(int64_t(i) / plane % k);
-          const double want = (std::max(z[i], 0.0) - mu[ch]) / std::sqrt(var[ch] + opt.eps) * g[ch] + be[ch];
-          worst = std::max(worst, std::abs(f[i] - want));
-        }
-        CHECK(worst < (dt == DType::Float32 ? 1e-5 : 1e-12));
+    CAPTURE(cs.k);
+    for_tiles_and_dtypes([&](DType dt) {
+      const int64_t k = cs.k;
+      RandomBlock r = random_block(cs.x, k, dt, 11);
+      const BatchNormOptions opt;
+      const Tensor fused = conv_relu_batchnorm(nullptr, r.x, r.w, r.b, r.gamma, r.beta, r.st, false, opt).value();
+      const Tensor conv = conv2d3x3(nullptr, r.x, r.w, r.b).value();
+      const Tensor apart = relu_batchnorm(nullptr, Var(conv), r.gamma, r.beta, r.st, false, opt).value();
+      REQUIRE(fused.shape() == apart.shape());
+      const std::vector<double> f = values(fused), a = values(apart), z = values(conv);
+      size_t differ = 0, relu_zeroed = 0;
+      for (size_t i = 0; i < f.size(); ++i) {
+        differ += std::memcmp(&f[i], &a[i], sizeof(double)) != 0;
+        relu_zeroed += z[i] <= 0;
       }
-    }
+      CHECK(differ == 0);
+      CHECK(relu_zeroed > 0);  // the ReLU had something to do
+      // And against the definition, from the convolution's own output.
+      const std::vector<double> g = values(r.gamma.value()), be = values(r.beta.value()),
+                                mu = values(r.st.moving_mean), var = values(r.st.moving_var);
+      const int64_t plane = cs.x[2] * cs.x[3];
+      double worst = 0;
+      for (size_t i = 0; i < f.size(); ++i) {
+        const size_t ch = size_t(int64_t(i) / plane % k);
+        const double want = (std::max(z[i], 0.0) - mu[ch]) / std::sqrt(var[ch] + opt.eps) * g[ch] + be[ch];
+        worst = std::max(worst, std::abs(f[i] - want));
+      }
+      CHECK(worst < (dt == DType::Float32 ? 1e-5 : 1e-12));
+    });
   }
 }
 
@@ -159,34 +177,22 @@ TEST_CASE("a convolution of upsample2(x) made in cache gives the bits of upsampl
     int64_t k;
   };
   for (const Case& cs : {Case{{2, 16, 5, 7}, 40}, Case{{3, 1, 5, 11}, 24}, Case{{2, 12, 6, 19}, 1}}) {
-    for (const char* tiles : {"wide", "narrow"}) {
-      for (DType dt : {DType::Float32, DType::Float64}) {
-        CAPTURE(cs.k);
-        CAPTURE(tiles);
-        CAPTURE(dtype_name(dt));
-        REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
-        const int64_t c = cs.x[1], k = cs.k;
-        const Var x(random_tensor(cs.x, 21).to(dt)), w(random_tensor({k, c, 3, 3}, 22, -0.5, 0.5).to(dt), true),
-            b(random_tensor({k}, 23, -0.2, 0.2).to(dt), true), gamma(random_tensor({k}, 24, 0.5, 1.5).to(dt)),
-            beta(random_tensor({k}, 25).to(dt));
-        BatchNormState st = BatchNormState::create(k, Device::CPU, dt);
-        st.moving_mean = random_tensor({k}, 26, -0.3, 0.3).to(dt);
-        st.moving_var = random_tensor({k}, 27, 0.05, 2.0).to(dt);
-        const BatchNormOptions opt;
-        const Var up = upsample2(nullptr, x);
-        const Tensor conv_in_cache = conv2d3x3(nullptr, x, w, b, ConvInput::Upsampled2).value();
-        const Tensor conv_apart = conv2d3x3(nullptr, up, w, b).value();
-        const Tensor block_in_cache =
-            conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt, ConvInput::Upsampled2).value();
-        const Tensor block_apart = relu_batchnorm(nullptr, Var(conv_apart), gamma, beta, st, false, opt).value();
-        unsetenv("MRIAE_CPU_TILES");
-        REQUIRE(conv_in_cache.shape() == Shape{cs.x[0], k, 2 * cs.x[2], 2 * cs.x[3]});
-        REQUIRE(block_in_cache.shape() == conv_in_cache.shape());
-        const auto bits = [](const Tensor& t) { return t.to(DType::Float64).to_vector<double>(); };
-        CHECK(bits(conv_in_cache) == bits(conv_apart));
-        CHECK(bits(block_in_cache) == bits(block_apart));
-      }
-    }
+    CAPTURE(cs.k);
+    for_tiles_and_dtypes([&](DType dt) {
+      RandomBlock r = random_block(cs.x, cs.k, dt, 21);
+      const BatchNormOptions opt;
+      const Var up = upsample2(nullptr, r.x);
+      const Tensor conv_in_cache = conv2d3x3(nullptr, r.x, r.w, r.b, ConvInput::Upsampled2).value();
+      const Tensor conv_apart = conv2d3x3(nullptr, up, r.w, r.b).value();
+      const Tensor block_in_cache = conv_relu_batchnorm(nullptr, r.x, r.w, r.b, r.gamma, r.beta, r.st, false, opt,
+                                                        ConvInput::Upsampled2)
+                                        .value();
+      const Tensor block_apart = relu_batchnorm(nullptr, Var(conv_apart), r.gamma, r.beta, r.st, false, opt).value();
+      REQUIRE(conv_in_cache.shape() == Shape{cs.x[0], cs.k, 2 * cs.x[2], 2 * cs.x[3]});
+      REQUIRE(block_in_cache.shape() == conv_in_cache.shape());
+      CHECK(values(conv_in_cache) == values(conv_apart));
+      CHECK(values(block_in_cache) == values(block_apart));
+    });
   }
 }
 
@@ -220,32 +226,19 @@ TEST_CASE("a block's max pooling fused into its CPU inference pass gives the bit
   };
   for (const Case& cs : {Case{{2, 16, 19, 13}, 40, ConvInput::AsIs}, Case{{1, 24, 16, 22}, 32, ConvInput::AsIs},
                          Case{{2, 16, 5, 7}, 33, ConvInput::Upsampled2}, Case{{3, 1, 9, 21}, 24, ConvInput::AsIs}}) {
-    for (const char* tiles : {"wide", "narrow"}) {
-      for (DType dt : {DType::Float32, DType::Float64}) {
-        CAPTURE(cs.k);
-        CAPTURE(tiles);
-        CAPTURE(dtype_name(dt));
-        REQUIRE(setenv("MRIAE_CPU_TILES", tiles, 1) == 0);
-        const int64_t c = cs.x[1], k = cs.k;
-        const Var x(random_tensor(cs.x, 41).to(dt)), w(random_tensor({k, c, 3, 3}, 42, -0.5, 0.5).to(dt)),
-            b(random_tensor({k}, 43, -0.2, 0.2).to(dt)), gamma(random_tensor({k}, 44, 0.5, 1.5).to(dt)),
-            beta(random_tensor({k}, 45).to(dt));
-        BatchNormState st = BatchNormState::create(k, Device::CPU, dt);
-        st.moving_mean = random_tensor({k}, 46, -0.3, 0.3).to(dt);
-        st.moving_var = random_tensor({k}, 47, 0.05, 2.0).to(dt);
-        const BatchNormOptions opt;
-        const Tensor fused =
-            conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt, cs.input, BlockOutput::MaxPooled2)
-                .value();
-        const Tensor block = conv_relu_batchnorm(nullptr, x, w, b, gamma, beta, st, false, opt, cs.input).value();
-        const Tensor apart = maxpool2(nullptr, Var(block)).value();
-        unsetenv("MRIAE_CPU_TILES");
-        REQUIRE(fused.shape() == apart.shape());
-        CHECK(fused.dim(2) == block.dim(2) / 2);
-        const std::vector<double> f = fused.to(DType::Float64).to_vector<double>(),
-                                  a = apart.to(DType::Float64).to_vector<double>();
-        CHECK(f == a);
-      }
-    }
+    CAPTURE(cs.k);
+    for_tiles_and_dtypes([&](DType dt) {
+      RandomBlock r = random_block(cs.x, cs.k, dt, 41);
+      const BatchNormOptions opt;
+      const Tensor fused = conv_relu_batchnorm(nullptr, r.x, r.w, r.b, r.gamma, r.beta, r.st, false, opt, cs.input,
+                                               BlockOutput::MaxPooled2)
+                               .value();
+      const Tensor block =
+          conv_relu_batchnorm(nullptr, r.x, r.w, r.b, r.gamma, r.beta, r.st, false, opt, cs.input).value();
+      const Tensor apart = maxpool2(nullptr, Var(block)).value();
+      REQUIRE(fused.shape() == apart.shape());
+      CHECK(fused.dim(2) == block.dim(2) / 2);
+      CHECK(values(fused) == values(apart));
+    });
   }
 }
